@@ -1,0 +1,310 @@
+//! The watch cache: the latest version of every object and a window of recent events per
+//! resource, fed by one store watch over `/registry/`. Lists, gets and watches are served
+//! from here; writes go to the store and come back through the watch.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use ferrokube_storage::{Backend, EventKind, KeyValue, Revision, WatchEvent};
+use futures::StreamExt;
+use serde_json::Value;
+use tokio::sync::{broadcast, watch};
+use tracing::{debug, warn};
+
+use crate::registry::{Registry, ResourceType};
+
+/// One object as the cache holds it: its JSON with `metadata.resourceVersion` filled in, plus
+/// what selectors need, parsed once per write.
+#[derive(Debug)]
+pub struct CachedObject {
+    /// The namespace ("" for cluster-scoped objects).
+    pub namespace: String,
+    /// The name.
+    pub name: String,
+    /// The revision of the object's last write (its resourceVersion).
+    pub revision: Revision,
+    /// The object as JSON, resourceVersion included.
+    pub json: Bytes,
+    /// `metadata.labels`.
+    pub labels: BTreeMap<String, String>,
+    /// The selectable fields of this resource (besides name and namespace).
+    pub fields: Vec<(&'static str, String)>,
+}
+
+impl CachedObject {
+    /// The object decoded into a JSON value.
+    pub fn value(&self) -> Value {
+        serde_json::from_slice(&self.json).unwrap_or(Value::Null)
+    }
+
+    /// The value of a selectable field, name and namespace included.
+    pub fn field(&self, name: &str) -> Option<&str> {
+        match name {
+            "metadata.name" => Some(&self.name),
+            "metadata.namespace" => Some(&self.namespace),
+            _ => self.fields.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_str()),
+        }
+    }
+}
+
+/// What happened to an object, as a watch reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChangeKind {
+    /// Created.
+    Added,
+    /// Updated.
+    Modified,
+    /// Deleted.
+    Deleted,
+}
+
+/// One change of one resource's objects, shared by every watcher.
+#[derive(Debug)]
+pub struct Change {
+    /// What happened.
+    pub kind: ChangeKind,
+    /// The object after the change (for Deleted: its last state with the deletion revision).
+    pub object: Arc<CachedObject>,
+    /// The object before the change.
+    pub previous: Option<Arc<CachedObject>>,
+}
+
+impl Change {
+    /// The revision of the change.
+    pub fn revision(&self) -> Revision {
+        self.object.revision
+    }
+}
+
+/// The cached state of one resource.
+struct ResourceState {
+    objects: BTreeMap<String, Arc<CachedObject>>,
+    window: VecDeque<Arc<Change>>,
+    /// Oldest revision from which the window can replay (events after it are all present).
+    window_start: Revision,
+    sender: broadcast::Sender<Arc<Change>>,
+}
+
+/// What a watcher gets when it starts: the replay and the live feed, with no gap between them.
+pub struct Subscription {
+    /// Objects for synthetic ADDED events (when the watch starts from "now" or "any").
+    pub initial: Vec<Arc<CachedObject>>,
+    /// Changes after the requested revision already in the window.
+    pub replay: Vec<Arc<Change>>,
+    /// Live changes.
+    pub live: broadcast::Receiver<Arc<Change>>,
+    /// The cache revision when the subscription was made.
+    pub revision: Revision,
+}
+
+/// Why a watch cannot start from a revision.
+#[derive(Debug)]
+pub struct TooOld {
+    /// The revision asked for.
+    pub requested: Revision,
+    /// The oldest revision the cache can replay from.
+    pub oldest: Revision,
+}
+
+/// The watch cache of every resource.
+pub struct WatchCache {
+    registry: Arc<Registry>,
+    states: HashMap<(&'static str, &'static str), Mutex<ResourceState>>,
+    revision: watch::Sender<Revision>,
+    window_size: usize,
+}
+
+impl WatchCache {
+    /// Loads every object from the store, then follows the store's watch in the background.
+    pub async fn start(
+        registry: Arc<Registry>,
+        backend: Arc<dyn Backend>,
+        window_size: usize,
+    ) -> Result<Arc<Self>, ferrokube_storage::StorageError> {
+        let mut states = HashMap::new();
+        for r in registry.all() {
+            let (sender, _) = broadcast::channel(window_size.max(1024) * 4);
+            states.insert(
+                (r.group, r.plural),
+                Mutex::new(ResourceState {
+                    objects: BTreeMap::new(),
+                    window: VecDeque::new(),
+                    window_start: 0,
+                    sender,
+                }),
+            );
+        }
+        let listed = backend.list("/registry/").await?;
+        let (revision, _) = watch::channel(listed.revision);
+        let cache = Arc::new(WatchCache { registry, states, revision, window_size });
+        for kv in listed.kvs {
+            if let Some((r, obj)) = cache.decode(&kv, kv.mod_revision) {
+                let mut st = cache.state(r).lock().expect("cache lock");
+                st.objects.insert(object_key(&obj), Arc::new(obj));
+            }
+        }
+        for st in cache.states.values() {
+            st.lock().expect("cache lock").window_start = listed.revision;
+        }
+        let follower = cache.clone();
+        let mut stream = backend.watch("/registry/", listed.revision).await?;
+        tokio::spawn(async move {
+            while let Some(ev) = stream.next().await {
+                match ev {
+                    Ok(ev) => follower.apply(ev),
+                    Err(e) => {
+                        warn!(error = %e, "store watch ended; the watch cache stops following");
+                        break;
+                    }
+                }
+            }
+        });
+        Ok(cache)
+    }
+
+    fn state(&self, r: &ResourceType) -> &Mutex<ResourceState> {
+        self.states.get(&(r.group, r.plural)).expect("every registered resource has a cache")
+    }
+
+    fn decode(&self, kv: &KeyValue, revision: Revision) -> Option<(&ResourceType, CachedObject)> {
+        let r = self.registry.for_key(&kv.key)?;
+        let mut value: Value = match serde_json::from_slice(&kv.value) {
+            Ok(v) => v,
+            Err(e) => {
+                warn!(key = %kv.key, error = %e, "undecodable object in store");
+                return None;
+            }
+        };
+        Some((r, cached_object(r, &mut value, revision)))
+    }
+
+    fn apply(&self, ev: WatchEvent) {
+        let revision = ev.revision();
+        if let Some((r, obj)) = self.decode(&ev.kv, revision) {
+            let st = self.state(r);
+            let mut st = st.lock().expect("cache lock");
+            let key = object_key(&obj);
+            let obj = Arc::new(obj);
+            let (kind, previous) = match ev.kind {
+                EventKind::Put => {
+                    let prev = st.objects.insert(key, obj.clone());
+                    (if prev.is_some() { ChangeKind::Modified } else { ChangeKind::Added }, prev)
+                }
+                EventKind::Delete => (ChangeKind::Deleted, st.objects.remove(&key)),
+            };
+            let change = Arc::new(Change { kind, object: obj, previous });
+            st.window.push_back(change.clone());
+            while st.window.len() > self.window_size {
+                if let Some(old) = st.window.pop_front() {
+                    st.window_start = old.revision();
+                }
+            }
+            let _ = st.sender.send(change);
+        }
+        debug!(revision, "watch cache applied");
+        self.revision.send_replace(revision);
+    }
+
+    /// The newest revision the cache has applied.
+    pub fn revision(&self) -> Revision {
+        *self.revision.borrow()
+    }
+
+    /// Waits until the cache has applied `revision` (or `timeout` passes; then false).
+    pub async fn wait_for(&self, revision: Revision, timeout: std::time::Duration) -> bool {
+        let mut rx = self.revision.subscribe();
+        let fut = rx.wait_for(|r| *r >= revision);
+        matches!(tokio::time::timeout(timeout, fut).await, Ok(Ok(_)))
+    }
+
+    /// One object by namespace and name.
+    pub fn get(&self, r: &ResourceType, namespace: &str, name: &str) -> Option<Arc<CachedObject>> {
+        let st = self.state(r).lock().expect("cache lock");
+        st.objects.get(&join_key(namespace, name)).cloned()
+    }
+
+    /// Every object of a resource (in one namespace when given), in key order, with the cache
+    /// revision the snapshot was taken at.
+    pub fn list(&self, r: &ResourceType, namespace: Option<&str>) -> (Vec<Arc<CachedObject>>, Revision) {
+        let st = self.state(r).lock().expect("cache lock");
+        let revision = self.revision();
+        let items = match namespace {
+            Some(ns) if r.namespaced => {
+                let start = format!("{ns}/");
+                st.objects
+                    .range(start.clone()..)
+                    .take_while(|(k, _)| k.starts_with(&start))
+                    .map(|(_, v)| v.clone())
+                    .collect()
+            }
+            _ => st.objects.values().cloned().collect(),
+        };
+        (items, revision)
+    }
+
+    /// Starts a watch of one resource. `after` is the revision to replay from (None: from now,
+    /// with the current objects as initial events when `initial` is true).
+    pub fn subscribe(
+        &self,
+        r: &ResourceType,
+        after: Option<Revision>,
+        initial: bool,
+    ) -> Result<Subscription, TooOld> {
+        let st = self.state(r).lock().expect("cache lock");
+        let revision = self.revision();
+        let live = st.sender.subscribe();
+        let initial_objects =
+            if initial { st.objects.values().cloned().collect() } else { Vec::new() };
+        let replay = match after {
+            None => Vec::new(),
+            Some(rv) => {
+                if rv < st.window_start {
+                    return Err(TooOld { requested: rv, oldest: st.window_start });
+                }
+                st.window.iter().filter(|c| c.revision() > rv).cloned().collect()
+            }
+        };
+        Ok(Subscription { initial: initial_objects, replay, live, revision })
+    }
+
+    /// Number of objects of a resource (for metrics).
+    pub fn count(&self, r: &ResourceType) -> usize {
+        self.state(r).lock().expect("cache lock").objects.len()
+    }
+}
+
+fn join_key(namespace: &str, name: &str) -> String {
+    format!("{namespace}/{name}")
+}
+
+fn object_key(obj: &CachedObject) -> String {
+    join_key(&obj.namespace, &obj.name)
+}
+
+/// Builds the cached form of an object at `revision`: sets its resourceVersion and extracts
+/// labels and selectable fields.
+pub fn cached_object(r: &ResourceType, value: &mut Value, revision: Revision) -> CachedObject {
+    if let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.insert("resourceVersion".into(), Value::String(revision.to_string()));
+    }
+    let meta = value.get("metadata");
+    let name = meta.and_then(|m| m.get("name")).and_then(Value::as_str).unwrap_or("").to_string();
+    let namespace =
+        meta.and_then(|m| m.get("namespace")).and_then(Value::as_str).unwrap_or("").to_string();
+    let labels = meta
+        .and_then(|m| m.get("labels"))
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter().filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string()))).collect()
+        })
+        .unwrap_or_default();
+    let fields = r
+        .strategy
+        .field_labels()
+        .iter()
+        .map(|f| (*f, r.strategy.field_value(value, f).unwrap_or_default()))
+        .collect();
+    let json = Bytes::from(serde_json::to_vec(value).unwrap_or_default());
+    CachedObject { namespace, name, revision, json, labels, fields }
+}

@@ -1,0 +1,245 @@
+//! Request body decoding as upstream's serializer does it: JSON or YAML, the body-size cap,
+//! kind/apiVersion checks, typed decoding that prunes unknown fields, and `fieldValidation`
+//! (Strict / Warn / Ignore) reporting unknown and duplicate fields.
+
+use std::collections::HashSet;
+use std::fmt;
+
+use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::Value;
+
+use crate::registry::ResourceType;
+use crate::status::ApiError;
+
+/// The request body cap (upstream's 3 MiB).
+pub const MAX_BODY: usize = 3 * 1024 * 1024;
+
+/// How unknown or duplicate fields are treated (`fieldValidation`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FieldValidation {
+    /// Fail the request with 400.
+    Strict,
+    /// Accept, dropping the fields, and answer with `Warning` headers (the default).
+    Warn,
+    /// Accept silently.
+    Ignore,
+}
+
+impl FieldValidation {
+    /// Parses the query parameter; empty means Warn as upstream.
+    pub fn parse(v: Option<&String>) -> Result<Self, ApiError> {
+        match v.map(String::as_str) {
+            None | Some("") | Some("Warn") => Ok(FieldValidation::Warn),
+            Some("Strict") => Ok(FieldValidation::Strict),
+            Some("Ignore") => Ok(FieldValidation::Ignore),
+            Some(other) => Err(ApiError::bad_request(format!(
+                "fieldValidation must be one of \"Ignore\", \"Warn\", or \"Strict\" (got {other:?})"
+            ))),
+        }
+    }
+}
+
+/// Whether a content type is YAML.
+pub fn is_yaml(content_type: &str) -> bool {
+    let base = content_type.split(';').next().unwrap_or("").trim();
+    base == "application/yaml" || base == "application/apply-patch+yaml" || base == "text/yaml"
+}
+
+/// Parses a request body (JSON, or YAML for YAML content types) into a JSON value.
+pub fn parse(content_type: &str, body: &[u8]) -> Result<Value, ApiError> {
+    if is_yaml(content_type) {
+        let v: Value = serde_yaml::from_slice(body)
+            .map_err(|e| ApiError::bad_request(format!("error converting YAML to JSON: yaml: {e}")))?;
+        Ok(v)
+    } else {
+        serde_json::from_slice(body).map_err(|e| {
+            ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}"))
+        })
+    }
+}
+
+/// Checks `kind` and `apiVersion` of a body meant for `r`.
+pub fn check_kind(r: &ResourceType, obj: &Value) -> Result<(), ApiError> {
+    let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
+    let api_version = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+    if !obj.is_object() {
+        return Err(ApiError::bad_request("the body of the request must be a JSON object"));
+    }
+    if kind.is_empty() {
+        return Err(ApiError::bad_request(format!("Object 'Kind' is missing in '{}'", abbreviate(obj))));
+    }
+    if api_version.is_empty() {
+        return Err(ApiError::bad_request(format!(
+            "Object 'apiVersion' is missing in '{}'",
+            abbreviate(obj)
+        )));
+    }
+    if kind != r.kind || api_version != r.api_version() {
+        return Err(ApiError::bad_request(format!(
+            "the API version in the data ({api_version}) does not match the expected API version ({}), or the kind in the data ({kind}) does not match the expected kind ({})",
+            r.api_version(),
+            r.kind
+        )));
+    }
+    Ok(())
+}
+
+fn abbreviate(obj: &Value) -> String {
+    let s = obj.to_string();
+    if s.len() > 200 { format!("{}...", &s[..s.floor_char_boundary(200)]) } else { s }
+}
+
+/// Numbers where upstream expects a quantity string (`cpu: 1`) become strings, as upstream's
+/// Quantity decoder accepts both.
+fn quantities_to_strings(v: &mut Value, in_quantity_map: bool) {
+    match v {
+        Value::Object(m) => {
+            for (k, child) in m.iter_mut() {
+                let q = matches!(
+                    k.as_str(),
+                    "requests" | "limits" | "capacity" | "allocatable" | "hard" | "used" | "overhead"
+                        | "max" | "min" | "default" | "defaultRequest" | "maxLimitRequestRatio"
+                ) && child.is_object();
+                if k == "sizeLimit" || k == "storage" && in_quantity_map {
+                    if let Value::Number(n) = child {
+                        *child = Value::String(n.to_string());
+                        continue;
+                    }
+                }
+                if in_quantity_map {
+                    if let Value::Number(n) = child {
+                        *child = Value::String(n.to_string());
+                        continue;
+                    }
+                }
+                quantities_to_strings(child, q);
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(|c| quantities_to_strings(c, false)),
+        _ => {}
+    }
+}
+
+/// Decodes `obj` through the resource's typed struct. Returns the pruned object and the
+/// unknown fields that were dropped (as upstream names them: `spec.foo`).
+pub fn normalize(r: &ResourceType, mut obj: Value) -> Result<(Value, Vec<String>), ApiError> {
+    quantities_to_strings(&mut obj, false);
+    let typed = (r.normalize)(obj.clone()).map_err(|e| {
+        ApiError::bad_request(format!("{} in version \"{}\" cannot be handled as a {}: {e}", r.kind, r.version, r.kind))
+    })?;
+    let mut unknown = Vec::new();
+    unknown_fields(&obj, &typed, &mut String::new(), &mut unknown);
+    Ok((typed, unknown))
+}
+
+fn unknown_fields(input: &Value, typed: &Value, path: &mut String, out: &mut Vec<String>) {
+    match (input, typed) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (k, v) in a {
+                let len = path.len();
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(k);
+                match b.get(k) {
+                    None if !v.is_null() => out.push(path.clone()),
+                    Some(tv) => unknown_fields(v, tv, path, out),
+                    None => {}
+                }
+                path.truncate(len);
+            }
+        }
+        (Value::Array(a), Value::Array(b)) => {
+            for (i, (x, y)) in a.iter().zip(b.iter()).enumerate() {
+                let len = path.len();
+                path.push_str(&format!("[{i}]"));
+                unknown_fields(x, y, path, out);
+                path.truncate(len);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Reports the JSON paths of keys that appear twice in one object of `body`.
+pub fn duplicate_fields(body: &[u8]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let _ = DupCheck { path: String::new(), out: &mut out }.deserialize(&mut de);
+    out
+}
+
+struct DupCheck<'a> {
+    path: String,
+    out: &'a mut Vec<String>,
+}
+
+impl<'de> DeserializeSeed<'de> for DupCheck<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for DupCheck<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut seen = HashSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let path = if self.path.is_empty() { key.clone() } else { format!("{}.{key}", self.path) };
+            if !seen.insert(key) {
+                self.out.push(path.clone());
+            }
+            map.next_value_seed(DupCheck { path, out: self.out })?;
+        }
+        Ok(())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let mut i = 0;
+        while seq.next_element_seed(DupCheck { path: format!("{}[{i}]", self.path), out: self.out })?.is_some() {
+            i += 1;
+        }
+        Ok(())
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> { Ok(()) }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> { Ok(()) }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> { Ok(()) }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> { Ok(()) }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> { Ok(()) }
+    fn visit_unit<E>(self) -> Result<(), E> { Ok(()) }
+    fn visit_none<E>(self) -> Result<(), E> { Ok(()) }
+}
+
+/// Applies the `fieldValidation` directive to the unknown and duplicate fields found: an
+/// error for Strict, warnings for Warn, nothing for Ignore.
+pub fn field_validation(
+    directive: FieldValidation,
+    unknown: &[String],
+    duplicates: &[String],
+) -> Result<Vec<String>, ApiError> {
+    let mut problems: Vec<String> = duplicates.iter().map(|d| format!("duplicate field \"{d}\"")).collect();
+    problems.extend(unknown.iter().map(|u| format!("unknown field \"{u}\"")));
+    match directive {
+        FieldValidation::Ignore => Ok(Vec::new()),
+        _ if problems.is_empty() => Ok(Vec::new()),
+        FieldValidation::Warn => Ok(problems),
+        FieldValidation::Strict => Err(ApiError::bad_request(format!(
+            "strict decoding error: {}",
+            problems.join(", ")
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn duplicate_keys_are_reported_with_their_path() {
+        let dups = duplicate_fields(br#"{"metadata":{"name":"a","name":"b"},"spec":{"x":[{"y":1,"y":2}]}}"#);
+        assert_eq!(dups, vec!["metadata.name".to_string(), "spec.x[0].y".to_string()]);
+    }
+}

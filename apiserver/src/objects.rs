@@ -1,0 +1,628 @@
+//! The write path shared by every verb: create, update (PUT and the end of PATCH), delete,
+//! with upstream's metadata rules (uid, creationTimestamp, generation, managedFields,
+//! finalizers, graceful deletion), admission, validation and storage preconditions.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use ferrokube_storage::{Backend, StorageError};
+use serde_json::{Map, Value, json};
+use tracing::debug;
+
+use crate::allocator::Allocator;
+use crate::cache::WatchCache;
+use crate::registry::{Registry, ResourceType};
+use crate::status::{ApiError, StatusCause};
+use crate::strategy::{self, pod};
+
+/// Options common to writes.
+#[derive(Clone, Debug, Default)]
+pub struct WriteOptions {
+    /// `dryRun=All`: run everything but the store write.
+    pub dry_run: bool,
+    /// `fieldManager` (or the user agent's program name).
+    pub field_manager: String,
+    /// The subresource written (`status`, ...), if any.
+    pub subresource: Option<String>,
+}
+
+/// The objects of the API: the store, its cache and the registry, plus admission state.
+pub struct Objects {
+    /// The resource table.
+    pub registry: Arc<Registry>,
+    /// The revisioned store.
+    pub backend: Arc<dyn Backend>,
+    /// The watch cache.
+    pub cache: Arc<WatchCache>,
+    /// Cluster IP and node port allocation.
+    pub allocator: Allocator,
+}
+
+fn now_rfc3339() -> String {
+    jiff::Timestamp::now().round(jiff::Unit::Second).unwrap_or(jiff::Timestamp::now()).to_string()
+}
+
+fn storage_error(r: &ResourceType, name: &str, e: StorageError) -> ApiError {
+    match e {
+        StorageError::AlreadyExists { .. } => ApiError::already_exists(r.group_resource(), name),
+        StorageError::NotFound { .. } => ApiError::not_found(r.group_resource(), name),
+        StorageError::Conflict { .. } => ApiError::conflict(r.group_resource(), name),
+        other => ApiError::internal(other),
+    }
+}
+
+/// The metadata object of `obj`, created if missing.
+pub fn meta_mut(obj: &mut Value) -> &mut Map<String, Value> {
+    if !obj.get("metadata").is_some_and(Value::is_object) {
+        obj["metadata"] = json!({});
+    }
+    obj["metadata"].as_object_mut().expect("metadata object")
+}
+
+/// `metadata.<field>` as a string.
+pub fn meta_str<'a>(obj: &'a Value, field: &str) -> &'a str {
+    obj.get("metadata").and_then(|m| m.get(field)).and_then(Value::as_str).unwrap_or("")
+}
+
+fn random_suffix(n: usize) -> String {
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    (0..n).map(|_| ALPHABET[rand::random_range(0..ALPHABET.len())] as char).collect()
+}
+
+/// Serializes an object for the store: without resourceVersion (the store's revision is it).
+fn to_store_bytes(obj: &Value) -> Result<Bytes, ApiError> {
+    let mut copy = obj.clone();
+    if let Some(m) = copy.get_mut("metadata").and_then(Value::as_object_mut) {
+        m.remove("resourceVersion");
+    }
+    serde_json::to_vec(&copy).map(Bytes::from).map_err(ApiError::internal)
+}
+
+fn set_rv(obj: &mut Value, rv: i64) {
+    meta_mut(obj).insert("resourceVersion".into(), json!(rv.to_string()));
+}
+
+/// Everything but metadata and status: what a generation bump compares.
+fn spec_part(obj: &Value) -> Value {
+    let mut copy = obj.clone();
+    if let Some(m) = copy.as_object_mut() {
+        m.remove("metadata");
+        m.remove("status");
+        m.remove("apiVersion");
+        m.remove("kind");
+    }
+    copy
+}
+
+fn validate(r: &ResourceType, obj: &Value, old: Option<&Value>) -> Result<(), ApiError> {
+    let mut causes: Vec<StatusCause> = strategy::validate_object_meta(r, obj, old);
+    causes.extend(match old {
+        None => r.strategy.validate(obj),
+        Some(old) => r.strategy.validate_update(obj, old),
+    });
+    if causes.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(r.group, r.kind, meta_str(obj, "name"), causes))
+    }
+}
+
+/// Adds this write's managedFields entry for `manager` (operation Update, or Apply).
+fn record_managed_fields(r: &ResourceType, obj: &mut Value, old: Option<&Value>, opts: &WriteOptions) {
+    let manager = if opts.field_manager.is_empty() { "unknown" } else { &opts.field_manager };
+    let changed = crate::managedfields::changed_fields(obj, old);
+    let api_version = r.api_version();
+    let time = now_rfc3339();
+    let sub = opts.subresource.clone().unwrap_or_default();
+    let meta = meta_mut(obj);
+    let mut entries: Vec<Value> = meta
+        .get("managedFields")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if changed.as_object().is_none_or(|m| m.is_empty()) && old.is_some() {
+        if !entries.is_empty() {
+            meta.insert("managedFields".into(), Value::Array(entries));
+        }
+        return;
+    }
+    let position = entries.iter().position(|e| {
+        e.get("manager").and_then(Value::as_str) == Some(manager)
+            && e.get("operation").and_then(Value::as_str) == Some("Update")
+            && e.get("subresource").and_then(Value::as_str).unwrap_or("") == sub
+    });
+    let fields = match position.map(|i| entries.remove(i)) {
+        Some(prev) => crate::managedfields::union(prev.get("fieldsV1").unwrap_or(&Value::Null), &changed),
+        None => changed,
+    };
+    let mut entry = json!({
+        "manager": manager,
+        "operation": "Update",
+        "apiVersion": api_version,
+        "time": time,
+        "fieldsType": "FieldsV1",
+        "fieldsV1": fields,
+    });
+    if !sub.is_empty() {
+        entry["subresource"] = json!(sub);
+    }
+    entries.push(entry);
+    meta.insert("managedFields".into(), Value::Array(entries));
+}
+
+impl Objects {
+    /// Creates an object (already decoded and normalized) in `namespace`.
+    pub async fn create(
+        &self,
+        r: &ResourceType,
+        namespace: &str,
+        mut obj: Value,
+        opts: &WriteOptions,
+    ) -> Result<Value, ApiError> {
+        {
+            let meta = meta_mut(&mut obj);
+            if r.namespaced {
+                match meta.get("namespace").and_then(Value::as_str) {
+                    Some(ns) if !ns.is_empty() && ns != namespace => {
+                        return Err(ApiError::bad_request(
+                            "the namespace of the provided object does not match the namespace sent on the request",
+                        ));
+                    }
+                    _ => {
+                        meta.insert("namespace".into(), json!(namespace));
+                    }
+                }
+            } else {
+                meta.remove("namespace");
+            }
+            let name = meta.get("name").and_then(Value::as_str).unwrap_or("").to_string();
+            let generate = meta.get("generateName").and_then(Value::as_str).unwrap_or("").to_string();
+            if name.is_empty() && !generate.is_empty() {
+                let base: String = generate.chars().take(58).collect();
+                meta.insert("name".into(), json!(format!("{base}{}", random_suffix(5))));
+            }
+            meta.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
+            meta.insert("creationTimestamp".into(), json!(now_rfc3339()));
+            meta.remove("resourceVersion");
+            meta.remove("deletionTimestamp");
+            meta.remove("deletionGracePeriodSeconds");
+            meta.remove("selfLink");
+            meta.remove("managedFields");
+            if r.tracks_generation {
+                meta.insert("generation".into(), json!(1));
+            } else {
+                meta.remove("generation");
+            }
+        }
+        let name = meta_str(&obj, "name").to_string();
+        if name.is_empty() {
+            return Err(ApiError::invalid(
+                r.group,
+                r.kind,
+                "",
+                vec![strategy::cause("FieldValueRequired", "metadata.name", "Required value: name or generateName is required")],
+            ));
+        }
+        if r.namespaced {
+            self.require_namespace(namespace)?;
+        }
+        r.strategy.default(&mut obj);
+        r.strategy.prepare_for_create(&mut obj);
+        if r.plural == "pods" && r.group.is_empty() {
+            pod::admit(&mut obj, &random_suffix(5));
+        }
+        validate(r, &obj, None)?;
+        record_managed_fields(r, &mut obj, None, opts);
+        if r.plural == "services" && r.group.is_empty() {
+            self.allocator.allocate(&mut obj, None, opts.dry_run)?;
+        }
+        if opts.dry_run {
+            return Ok(obj);
+        }
+        let key = r.key(namespace, &name);
+        let bytes = to_store_bytes(&obj)?;
+        match self.backend.create(&key, bytes).await {
+            Ok(kv) => {
+                set_rv(&mut obj, kv.mod_revision);
+                debug!(%key, revision = kv.mod_revision, "created");
+                Ok(obj)
+            }
+            Err(e) => {
+                if r.plural == "services" && r.group.is_empty() {
+                    self.allocator.release(&obj);
+                }
+                Err(storage_error(r, &name, e))
+            }
+        }
+    }
+
+    fn require_namespace(&self, namespace: &str) -> Result<(), ApiError> {
+        let Some(ns_type) = self.registry.lookup("", "v1", "namespaces") else { return Ok(()) };
+        match self.cache.get(ns_type, "", namespace) {
+            None => Err(ApiError::not_found(ns_type.group_resource(), namespace)),
+            Some(ns) => {
+                let v = ns.value();
+                if v.pointer("/metadata/deletionTimestamp").is_some() {
+                    Err(ApiError::forbidden(format!(
+                        "unable to create new content in namespace {namespace} because it is being terminated"
+                    )))
+                } else {
+                    Ok(())
+                }
+            }
+        }
+    }
+
+    /// Reads the current object from the cache (after it has caught up with the store).
+    pub async fn current(&self, r: &ResourceType, namespace: &str, name: &str) -> Result<(Value, i64), ApiError> {
+        self.sync_cache().await?;
+        match self.cache.get(r, namespace, name) {
+            Some(obj) => Ok((obj.value(), obj.revision)),
+            None => Err(ApiError::not_found(r.group_resource(), name)),
+        }
+    }
+
+    /// Waits until the cache reflects every acknowledged write.
+    pub async fn sync_cache(&self) -> Result<i64, ApiError> {
+        let rev = self.backend.current_revision().await.map_err(ApiError::internal)?;
+        if !self.cache.wait_for(rev, std::time::Duration::from_secs(10)).await {
+            return Err(ApiError::timeout("Timeout: Too large resource version"));
+        }
+        Ok(rev)
+    }
+
+    /// Updates an object: `new` replaces `old` (read at `old_rv`) subject to the object's own
+    /// resourceVersion precondition. Returns the stored object (unchanged `old` for a no-op).
+    pub async fn update(
+        &self,
+        r: &ResourceType,
+        namespace: &str,
+        name: &str,
+        mut new: Value,
+        old: &Value,
+        old_rv: i64,
+        opts: &WriteOptions,
+    ) -> Result<Value, ApiError> {
+        let body_rv = meta_str(&new, "resourceVersion").to_string();
+        if !body_rv.is_empty() && body_rv != old_rv.to_string() {
+            return Err(ApiError::conflict(r.group_resource(), name));
+        }
+        if meta_str(&new, "name") != name {
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({}) does not match the name on the URL ({name})",
+                meta_str(&new, "name")
+            )));
+        }
+        let body_uid = meta_str(&new, "uid").to_string();
+        if !body_uid.is_empty() && body_uid != meta_str(old, "uid") {
+            return Err(ApiError::conflict_because(
+                r.group_resource(),
+                name,
+                &format!("Precondition failed: UID in precondition: {body_uid}, UID in object meta: {}", meta_str(old, "uid")),
+            ));
+        }
+        // Fields the client may not change.
+        {
+            let old_meta = old.get("metadata").cloned().unwrap_or(json!({}));
+            let meta = meta_mut(&mut new);
+            for keep in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation", "selfLink"] {
+                match old_meta.get(keep) {
+                    Some(v) => {
+                        meta.insert(keep.into(), v.clone());
+                    }
+                    None => {
+                        meta.remove(keep);
+                    }
+                }
+            }
+            if r.namespaced {
+                meta.insert("namespace".into(), json!(namespace));
+            }
+            if !meta.contains_key("managedFields") {
+                if let Some(mf) = old_meta.get("managedFields") {
+                    meta.insert("managedFields".into(), mf.clone());
+                }
+            }
+        }
+        match opts.subresource.as_deref() {
+            Some("status") => {
+                // Only status changes through the status subresource.
+                let mut merged = old.clone();
+                merged["status"] = new.get("status").cloned().unwrap_or(Value::Null);
+                if let Some(mf) = new.pointer("/metadata/managedFields") {
+                    meta_mut(&mut merged).insert("managedFields".into(), mf.clone());
+                }
+                new = merged;
+            }
+            _ => {
+                r.strategy.default(&mut new);
+                r.strategy.prepare_for_update(&mut new, old);
+                if r.tracks_generation && spec_part(&new) != spec_part(old) {
+                    let g = old.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0);
+                    meta_mut(&mut new).insert("generation".into(), json!(g + 1));
+                }
+            }
+        }
+        if r.plural == "services" && r.group.is_empty() {
+            self.allocator.allocate(&mut new, Some(old), opts.dry_run)?;
+        }
+        validate(r, &new, Some(old))?;
+        record_managed_fields(r, &mut new, Some(old), opts);
+        let mut cmp_old = old.clone();
+        let mut cmp_new = new.clone();
+        for v in [&mut cmp_old, &mut cmp_new] {
+            if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+                m.remove("resourceVersion");
+                m.remove("managedFields");
+            }
+        }
+        if cmp_old == cmp_new {
+            let mut same = old.clone();
+            set_rv(&mut same, old_rv);
+            return Ok(same);
+        }
+        // An object being deleted whose last finalizer is removed is deleted now.
+        let deleting = new.pointer("/metadata/deletionTimestamp").is_some();
+        let no_finalizers = new
+            .pointer("/metadata/finalizers")
+            .and_then(Value::as_array)
+            .is_none_or(|f| f.is_empty());
+        let key = r.key(namespace, name);
+        if deleting && no_finalizers && !self.waits_for_kubelet(r, &new) {
+            if opts.dry_run {
+                return Ok(new);
+            }
+            let kv = self
+                .backend
+                .delete(&key, Some(old_rv))
+                .await
+                .map_err(|e| storage_error(r, name, e))?;
+            set_rv(&mut new, kv.mod_revision);
+            self.after_delete(r, &new);
+            return Ok(new);
+        }
+        if opts.dry_run {
+            return Ok(new);
+        }
+        let kv = self
+            .backend
+            .update(&key, to_store_bytes(&new)?, old_rv)
+            .await
+            .map_err(|e| storage_error(r, name, e))?;
+        set_rv(&mut new, kv.mod_revision);
+        Ok(new)
+    }
+
+    /// A pod bound to a node with a grace period is removed by its kubelet, not by the server.
+    fn waits_for_kubelet(&self, r: &ResourceType, obj: &Value) -> bool {
+        r.group.is_empty()
+            && r.plural == "pods"
+            && !obj.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or("").is_empty()
+            && obj.pointer("/metadata/deletionGracePeriodSeconds").and_then(Value::as_i64).unwrap_or(0) > 0
+            && !matches!(
+                obj.pointer("/status/phase").and_then(Value::as_str),
+                Some("Succeeded" | "Failed")
+            )
+    }
+
+    fn after_delete(&self, r: &ResourceType, obj: &Value) {
+        if r.plural == "services" && r.group.is_empty() {
+            self.allocator.release(obj);
+        }
+    }
+
+    /// Deletes an object as upstream does: finalizers and graceful pod deletion only mark it;
+    /// `propagation` adds the `orphan` / `foregroundDeletion` finalizers. Returns the object
+    /// and whether it is gone (true) or only marked for deletion (false).
+    pub async fn delete(
+        &self,
+        r: &ResourceType,
+        namespace: &str,
+        name: &str,
+        options: &DeleteOptions,
+    ) -> Result<(Value, bool), ApiError> {
+        for _attempt in 0..5 {
+            let (mut obj, rv) = self.current(r, namespace, name).await?;
+            if let Some(uid) = &options.precondition_uid {
+                if uid != meta_str(&obj, "uid") {
+                    return Err(ApiError::conflict_because(
+                        r.group_resource(),
+                        name,
+                        &format!("Precondition failed: UID in precondition: {uid}, UID in object meta: {}", meta_str(&obj, "uid")),
+                    ));
+                }
+            }
+            if let Some(prv) = &options.precondition_rv {
+                if *prv != rv.to_string() {
+                    return Err(ApiError::conflict_because(
+                        r.group_resource(),
+                        name,
+                        &format!("Precondition failed: ResourceVersion in precondition: {prv}, ResourceVersion in object meta: {rv}"),
+                    ));
+                }
+            }
+            let mut finalizers: Vec<Value> = obj
+                .pointer("/metadata/finalizers")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            let add = |fs: &mut Vec<Value>, f: &str| {
+                if !fs.iter().any(|x| x == f) {
+                    fs.push(json!(f));
+                }
+            };
+            match options.propagation.as_deref() {
+                Some("Orphan") => add(&mut finalizers, "orphan"),
+                Some("Foreground") => add(&mut finalizers, "foregroundDeletion"),
+                _ => {}
+            }
+            let already_deleting = obj.pointer("/metadata/deletionTimestamp").is_some();
+            let is_pod = r.group.is_empty() && r.plural == "pods";
+            let bound = is_pod && !obj.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or("").is_empty();
+            let terminal = matches!(obj.pointer("/status/phase").and_then(Value::as_str), Some("Succeeded" | "Failed"));
+            let grace = if is_pod {
+                let spec_grace = obj.pointer("/spec/terminationGracePeriodSeconds").and_then(Value::as_i64).unwrap_or(30);
+                let g = options.grace_period.unwrap_or(spec_grace);
+                if !bound || terminal { 0 } else { g.max(0) }
+            } else {
+                0
+            };
+            let graceful = is_pod && grace > 0;
+            if finalizers.is_empty() && !graceful {
+                if options.dry_run {
+                    return Ok((obj, true));
+                }
+                let key = r.key(namespace, name);
+                match self.backend.delete(&key, Some(rv)).await {
+                    Ok(kv) => {
+                        set_rv(&mut obj, kv.mod_revision);
+                        self.after_delete(r, &obj);
+                        return Ok((obj, true));
+                    }
+                    Err(StorageError::Conflict { .. }) => continue,
+                    Err(e) => return Err(storage_error(r, name, e)),
+                }
+            }
+            // Mark for deletion.
+            {
+                let meta = meta_mut(&mut obj);
+                if !already_deleting {
+                    let when = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(grace);
+                    let when = when.round(jiff::Unit::Second).unwrap_or(when);
+                    meta.insert("deletionTimestamp".into(), json!(when.to_string()));
+                    meta.insert("deletionGracePeriodSeconds".into(), json!(grace));
+                } else if let Some(cur) = meta.get("deletionGracePeriodSeconds").and_then(Value::as_i64) {
+                    if grace < cur {
+                        meta.insert("deletionGracePeriodSeconds".into(), json!(grace));
+                    }
+                }
+                if !finalizers.is_empty() {
+                    meta.insert("finalizers".into(), Value::Array(finalizers.clone()));
+                }
+            }
+            if options.dry_run {
+                return Ok((obj, false));
+            }
+            let key = r.key(namespace, name);
+            match self.backend.update(&key, to_store_bytes(&obj)?, rv).await {
+                Ok(kv) => {
+                    set_rv(&mut obj, kv.mod_revision);
+                    return Ok((obj, false));
+                }
+                Err(StorageError::Conflict { .. }) => continue,
+                Err(e) => return Err(storage_error(r, name, e)),
+            }
+        }
+        Err(ApiError::conflict(r.group_resource(), name))
+    }
+}
+
+/// The parts of `DeleteOptions` the server acts on.
+#[derive(Clone, Debug, Default)]
+pub struct DeleteOptions {
+    /// `gracePeriodSeconds`.
+    pub grace_period: Option<i64>,
+    /// `propagationPolicy` (`Orphan`, `Background`, `Foreground`).
+    pub propagation: Option<String>,
+    /// `preconditions.uid`.
+    pub precondition_uid: Option<String>,
+    /// `preconditions.resourceVersion`.
+    pub precondition_rv: Option<String>,
+    /// `dryRun=All`.
+    pub dry_run: bool,
+}
+
+impl DeleteOptions {
+    /// Reads options from the query and an optional `DeleteOptions` body.
+    pub fn parse(query: &std::collections::HashMap<String, String>, body: &[u8]) -> Result<Self, ApiError> {
+        let mut o = DeleteOptions::default();
+        if !body.iter().all(u8::is_ascii_whitespace) {
+            let v: Value = serde_json::from_slice(body)
+                .map_err(|e| ApiError::bad_request(format!("error decoding DeleteOptions: {e}")))?;
+            o.grace_period = v.get("gracePeriodSeconds").and_then(Value::as_i64);
+            o.propagation = v.get("propagationPolicy").and_then(Value::as_str).map(String::from);
+            if v.get("orphanDependents").and_then(Value::as_bool) == Some(true) {
+                o.propagation = Some("Orphan".into());
+            }
+            o.precondition_uid = v.pointer("/preconditions/uid").and_then(Value::as_str).map(String::from);
+            o.precondition_rv = v.pointer("/preconditions/resourceVersion").and_then(Value::as_str).map(String::from);
+            o.dry_run = v.get("dryRun").and_then(Value::as_array).is_some_and(|a| a.iter().any(|x| x == "All"));
+        }
+        if let Some(g) = query.get("gracePeriodSeconds") {
+            o.grace_period = Some(g.parse().map_err(|_| ApiError::bad_request(format!("invalid gracePeriodSeconds {g:?}")))?);
+        }
+        if let Some(p) = query.get("propagationPolicy") {
+            if !["Orphan", "Background", "Foreground"].contains(&p.as_str()) {
+                return Err(ApiError::bad_request(format!(
+                    "DeleteOptions.meta.k8s.io \"\" is invalid: propagationPolicy: Unsupported value: {p:?}: supported values: \"Foreground\", \"Background\", \"Orphan\", \"nil\""
+                )));
+            }
+            o.propagation = Some(p.clone());
+        }
+        if query.get("orphanDependents").map(String::as_str) == Some("true") {
+            o.propagation = Some("Orphan".into());
+        }
+        if query.get("dryRun").map(String::as_str) == Some("All") {
+            o.dry_run = true;
+        }
+        Ok(o)
+    }
+}
+
+impl Objects {
+    /// Stores a binding: `new` (with `spec.nodeName` and the PodScheduled condition set) replaces
+    /// the pod read at `rv`, without the pod-spec immutability checks.
+    pub async fn bind(
+        &self,
+        r: &ResourceType,
+        namespace: &str,
+        name: &str,
+        mut new: Value,
+        rv: i64,
+        opts: &WriteOptions,
+    ) -> Result<Value, ApiError> {
+        let old = new.clone();
+        record_managed_fields(r, &mut new, Some(&old), opts);
+        let key = r.key(namespace, name);
+        let kv = self
+            .backend
+            .update(&key, to_store_bytes(&new)?, rv)
+            .await
+            .map_err(|e| storage_error(r, name, e))?;
+        set_rv(&mut new, kv.mod_revision);
+        Ok(new)
+    }
+
+    /// `namespaces/<name>/finalize`: only `spec.finalizers` changes; a terminating namespace
+    /// with no finalizers left (and none in metadata) is deleted.
+    pub async fn finalize_namespace(
+        &self,
+        r: &ResourceType,
+        name: &str,
+        new: Value,
+        _old: &Value,
+        rv: i64,
+        opts: &WriteOptions,
+    ) -> Result<Value, ApiError> {
+        let mut new = new;
+        let key = r.key("", name);
+        let spec_empty = new.pointer("/spec/finalizers").and_then(Value::as_array).is_none_or(|f| f.is_empty());
+        let meta_empty = new.pointer("/metadata/finalizers").and_then(Value::as_array).is_none_or(|f| f.is_empty());
+        let deleting = new.pointer("/metadata/deletionTimestamp").is_some();
+        if opts.dry_run {
+            return Ok(new);
+        }
+        if deleting && spec_empty && meta_empty {
+            let kv = self.backend.delete(&key, Some(rv)).await.map_err(|e| storage_error(r, name, e))?;
+            set_rv(&mut new, kv.mod_revision);
+            return Ok(new);
+        }
+        let kv = self
+            .backend
+            .update(&key, to_store_bytes(&new)?, rv)
+            .await
+            .map_err(|e| storage_error(r, name, e))?;
+        set_rv(&mut new, kv.mod_revision);
+        Ok(new)
+    }
+}

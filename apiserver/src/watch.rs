@@ -1,0 +1,229 @@
+//! Watches served from the watch cache: initial events, replay from a resourceVersion, live
+//! events filtered by namespace and selectors (with the ADDED/DELETED transitions selectors
+//! imply), bookmarks, `sendInitialEvents` with the initial-events-end bookmark, timeouts.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use http::{HeaderValue, Response, header};
+use http_body_util::{BodyExt, StreamBody};
+use hyper::body::Frame;
+use serde_json::{Value, json};
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::Apiserver;
+use crate::cache::{CachedObject, Change, ChangeKind};
+use crate::handlers::{ListOptions, Output};
+use crate::http::Body;
+use crate::registry::ResourceType;
+use crate::status::ApiError;
+
+/// How often a watch with `allowWatchBookmarks` gets a bookmark.
+const BOOKMARK_INTERVAL: Duration = Duration::from_secs(30);
+
+struct Encoder {
+    kind: &'static str,
+    group: &'static str,
+    api_version: String,
+    output: Output,
+}
+
+impl Encoder {
+    fn object_json(&self, obj: &CachedObject) -> Bytes {
+        match self.output {
+            Output::Table(include) => {
+                let v = obj.value();
+                let table = ferrokube_printers::table(self.group, self.kind, &[&v], jiff::Timestamp::now(), include);
+                Bytes::from(serde_json::to_vec(&table).unwrap_or_default())
+            }
+            _ => obj.json.clone(),
+        }
+    }
+
+    fn event(&self, ty: &str, obj: &CachedObject) -> Bytes {
+        let body = self.object_json(obj);
+        let mut out = Vec::with_capacity(body.len() + 32);
+        out.extend_from_slice(b"{\"type\":\"");
+        out.extend_from_slice(ty.as_bytes());
+        out.extend_from_slice(b"\",\"object\":");
+        out.extend_from_slice(&body);
+        out.extend_from_slice(b"}\n");
+        Bytes::from(out)
+    }
+
+    fn bookmark(&self, revision: i64, initial_end: bool) -> Bytes {
+        let mut meta = json!({"resourceVersion": revision.to_string()});
+        if initial_end {
+            meta["annotations"] = json!({"k8s.io/initial-events-end": "true"});
+        }
+        let obj = json!({"kind": self.kind, "apiVersion": self.api_version, "metadata": meta});
+        let mut line = serde_json::to_vec(&json!({"type": "BOOKMARK", "object": obj})).unwrap_or_default();
+        line.push(b'\n');
+        Bytes::from(line)
+    }
+}
+
+/// Decides what a watcher sees of one change given its filters.
+fn translate(change: &Change, namespace: Option<&str>, opts: &ListOptions) -> Option<&'static str> {
+    if let Some(ns) = namespace {
+        if change.object.namespace != ns {
+            return None;
+        }
+    }
+    let now = opts.matches(&change.object);
+    let before = change.previous.as_ref().is_some_and(|p| opts.matches(p));
+    match change.kind {
+        ChangeKind::Added => now.then_some("ADDED"),
+        ChangeKind::Deleted => (now || before).then_some("DELETED"),
+        ChangeKind::Modified => match (before, now) {
+            (true, true) => Some("MODIFIED"),
+            (false, true) => Some("ADDED"),
+            (true, false) => Some("DELETED"),
+            (false, false) => None,
+        },
+    }
+}
+
+impl Apiserver {
+    /// Serves a watch.
+    pub async fn watch(
+        self: &Arc<Self>,
+        r: &ResourceType,
+        namespace: Option<&str>,
+        opts: ListOptions,
+        query: &HashMap<String, String>,
+        output: Output,
+    ) -> Result<Response<Body>, ApiError> {
+        let bookmarks = query.get("allowWatchBookmarks").is_some_and(|v| v == "true");
+        let send_initial = query.get("sendInitialEvents").map(String::as_str);
+        if send_initial == Some("true") {
+            if !bookmarks {
+                return Err(ApiError::invalid("meta.k8s.io", "ListOptions", "", vec![crate::strategy::cause("FieldValueForbidden", "allowWatchBookmarks", "Forbidden: allowWatchBookmarks must be set to true when sendInitialEvents is true")]));
+            }
+            if opts.resource_version_match.as_deref() != Some("NotOlderThan") {
+                return Err(ApiError::invalid("meta.k8s.io", "ListOptions", "", vec![crate::strategy::cause("FieldValueForbidden", "resourceVersionMatch", "Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan")]));
+            }
+        } else if opts.resource_version_match.is_some() {
+            return Err(ApiError::invalid("meta.k8s.io", "ListOptions", "", vec![crate::strategy::cause("FieldValueForbidden", "resourceVersionMatch", "Forbidden: resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided")]));
+        }
+        let timeout = query
+            .get("timeoutSeconds")
+            .and_then(|t| t.parse::<u64>().ok())
+            .map(Duration::from_secs)
+            .unwrap_or(Duration::from_secs(1800));
+        let rv = opts.resource_version.as_deref().map(|v| v.parse::<i64>().unwrap_or(0));
+        let (after, initial) = match (rv, send_initial) {
+            (_, Some("true")) => {
+                if let Some(rv) = rv.filter(|v| *v > 0) {
+                    self.objects.cache.wait_for(rv, Duration::from_secs(3)).await;
+                } else {
+                    self.objects.sync_cache().await?;
+                }
+                (None, true)
+            }
+            (None, _) => {
+                self.objects.sync_cache().await?;
+                (None, true)
+            }
+            (Some(0), _) => (None, true),
+            (Some(rv), _) => (Some(rv), false),
+        };
+        let sub = self.objects.cache.subscribe(r, after, initial).map_err(|e| {
+            ApiError::expired(format!("too old resource version: {} ({})", e.requested, e.oldest))
+        })?;
+        let encoder = Arc::new(Encoder {
+            kind: r.kind,
+            group: r.group,
+            api_version: r.api_version(),
+            output,
+        });
+        let namespace = namespace.map(String::from);
+        let initial_end = send_initial == Some("true");
+        let stream = async_stream(encoder, sub, namespace, opts, bookmarks, initial_end, timeout, after.unwrap_or(0));
+        let body = StreamBody::new(stream.map(|b| Ok::<_, std::convert::Infallible>(Frame::data(b)))).boxed_unsync();
+        let mut resp = Response::new(body);
+        resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, private"));
+        Ok(resp)
+    }
+}
+
+fn async_stream(
+    encoder: Arc<Encoder>,
+    sub: crate::cache::Subscription,
+    namespace: Option<String>,
+    opts: ListOptions,
+    bookmarks: bool,
+    initial_end: bool,
+    timeout: Duration,
+    floor: i64,
+) -> impl futures::Stream<Item = Bytes> + Send {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(256);
+    tokio::spawn(async move {
+        let mut last = sub.revision.max(floor);
+        let ns = namespace.as_deref();
+        for obj in &sub.initial {
+            if ns.is_some_and(|n| obj.namespace != n) || !opts.matches(obj) {
+                continue;
+            }
+            if tx.send(encoder.event("ADDED", obj)).await.is_err() {
+                return;
+            }
+        }
+        if initial_end {
+            if tx.send(encoder.bookmark(sub.revision, true)).await.is_err() {
+                return;
+            }
+        }
+        for change in &sub.replay {
+            last = last.max(change.revision());
+            if let Some(ty) = translate(change, ns, &opts) {
+                if tx.send(encoder.event(ty, &change.object)).await.is_err() {
+                    return;
+                }
+            }
+        }
+        let mut last_sent = last;
+        let mut live = sub.live;
+        let deadline = tokio::time::sleep(timeout);
+        tokio::pin!(deadline);
+        let mut tick = tokio::time::interval(BOOKMARK_INTERVAL);
+        tick.tick().await;
+        loop {
+            tokio::select! {
+                _ = &mut deadline => return,
+                _ = tx.closed() => return,
+                _ = tick.tick(), if bookmarks => {
+                    if tx.send(encoder.bookmark(last_sent, false)).await.is_err() {
+                        return;
+                    }
+                }
+                msg = live.recv() => match msg {
+                    Ok(change) => {
+                        // Changes the client already saw (it asked for a newer revision
+                        // than the cache had applied) are skipped.
+                        if change.revision() <= floor {
+                            continue;
+                        }
+                        last_sent = last_sent.max(change.revision());
+                        if let Some(ty) = translate(&change, ns, &opts) {
+                            if tx.send(encoder.event(ty, &change.object)).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    Err(RecvError::Lagged(_)) | Err(RecvError::Closed) => return,
+                }
+            }
+        }
+    });
+    tokio_stream::wrappers::ReceiverStream::new(rx)
+}
+
+/// An error event for a watch stream (kept for symmetry with upstream's ERROR events).
+pub fn error_event(e: &ApiError) -> Value {
+    json!({"type": "ERROR", "object": e.to_status()})
+}
