@@ -31,11 +31,19 @@ struct State {
 impl Allocator {
     /// A new allocator for `cidr` (e.g. `10.43.0.0/16`) and node port range (`30000-32767`).
     pub fn new(cidr: &str, node_ports: (u16, u16)) -> Result<Self, String> {
-        let (addr, bits) = cidr.split_once('/').ok_or_else(|| format!("invalid service CIDR {cidr:?}"))?;
-        let addr: Ipv4Addr = addr.parse().map_err(|_| format!("invalid service CIDR {cidr:?}"))?;
-        let bits: u32 = bits.parse().map_err(|_| format!("invalid service CIDR {cidr:?}"))?;
+        let (addr, bits) = cidr
+            .split_once('/')
+            .ok_or_else(|| format!("invalid service CIDR {cidr:?}"))?;
+        let addr: Ipv4Addr = addr
+            .parse()
+            .map_err(|_| format!("invalid service CIDR {cidr:?}"))?;
+        let bits: u32 = bits
+            .parse()
+            .map_err(|_| format!("invalid service CIDR {cidr:?}"))?;
         if !(8..=30).contains(&bits) {
-            return Err(format!("service CIDR {cidr:?} must have a prefix between /8 and /30"));
+            return Err(format!(
+                "service CIDR {cidr:?} must have a prefix between /8 and /30"
+            ));
         }
         let mask = u32::MAX << (32 - bits);
         Ok(Allocator {
@@ -69,12 +77,29 @@ impl Allocator {
 
     /// Fills in `spec.clusterIP(s)` and node ports of a Service being created (`old` None) or
     /// updated, checking requested values are in range and free.
-    pub fn allocate(&self, svc: &mut Value, old: Option<&Value>, dry_run: bool) -> Result<(), ApiError> {
-        let name = svc.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
-        let ty = svc.pointer("/spec/type").and_then(Value::as_str).unwrap_or("ClusterIP").to_string();
+    pub fn allocate(
+        &self,
+        svc: &mut Value,
+        old: Option<&Value>,
+        dry_run: bool,
+    ) -> Result<(), ApiError> {
+        let name = svc
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let ty = svc
+            .pointer("/spec/type")
+            .and_then(Value::as_str)
+            .unwrap_or("ClusterIP")
+            .to_string();
         let mut st = self.state.lock().expect("allocator lock");
         let old_ip = old.and_then(cluster_ip_raw);
-        let requested = svc.pointer("/spec/clusterIP").and_then(Value::as_str).unwrap_or("").to_string();
+        let requested = svc
+            .pointer("/spec/clusterIP")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
         if ty == "ExternalName" {
             if let Some(spec) = svc.get_mut("spec").and_then(Value::as_object_mut) {
                 spec.remove("clusterIP");
@@ -82,7 +107,9 @@ impl Allocator {
             }
         } else if requested == "None" {
             svc["spec"]["clusterIPs"] = json!(["None"]);
-        } else if old_ip.as_deref().is_some_and(|o| !o.is_empty()) && (requested.is_empty() || Some(requested.as_str()) == old_ip.as_deref()) {
+        } else if old_ip.as_deref().is_some_and(|o| !o.is_empty())
+            && (requested.is_empty() || Some(requested.as_str()) == old_ip.as_deref())
+        {
             let ip = old_ip.unwrap_or_default();
             svc["spec"]["clusterIP"] = json!(ip);
             svc["spec"]["clusterIPs"] = json!([ip]);
@@ -96,16 +123,38 @@ impl Allocator {
                         break;
                     }
                 }
-                found.ok_or_else(|| ApiError::internal("failed to allocate a serviceIP: range is full"))?
+                found.ok_or_else(|| {
+                    ApiError::internal("failed to allocate a serviceIP: range is full")
+                })?
             } else {
                 let parsed: Ipv4Addr = requested.parse().map_err(|_| {
-                    ApiError::invalid("", "Service", &name, vec![invalid("spec.clusterIPs[0]", &json!(requested), "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)")])
+                    ApiError::invalid(
+                        "",
+                        "Service",
+                        &name,
+                        vec![invalid(
+                            "spec.clusterIPs[0]",
+                            &json!(requested),
+                            "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)",
+                        )],
+                    )
                 })?;
                 let off = self.offset(parsed).ok_or_else(|| {
                     ApiError::invalid("", "Service", &name, vec![invalid("spec.clusterIPs", &json!([requested]), &format!("failed to allocate IP {requested}: provided IP is not in the valid range. The range of valid IPs is {}/{}", Ipv4Addr::from(self.network), 32 - self.size.trailing_zeros()))])
                 })?;
                 if st.ips.contains(&off) {
-                    return Err(ApiError::invalid("", "Service", &name, vec![invalid("spec.clusterIPs", &json!([requested]), &format!("failed to allocate IP {requested}: provided IP is already allocated"))]));
+                    return Err(ApiError::invalid(
+                        "",
+                        "Service",
+                        &name,
+                        vec![invalid(
+                            "spec.clusterIPs",
+                            &json!([requested]),
+                            &format!(
+                                "failed to allocate IP {requested}: provided IP is already allocated"
+                            ),
+                        )],
+                    ));
                 }
                 off
             };
@@ -116,13 +165,15 @@ impl Allocator {
             svc["spec"]["clusterIP"] = json!(ip);
             svc["spec"]["clusterIPs"] = json!([ip]);
         }
-        if ty != "ExternalName" {
-            if let Some(spec) = svc.get_mut("spec").and_then(Value::as_object_mut) {
-                spec.entry("ipFamilies").or_insert(json!(["IPv4"]));
-                spec.entry("ipFamilyPolicy").or_insert(json!("SingleStack"));
-            }
+        if ty != "ExternalName"
+            && let Some(spec) = svc.get_mut("spec").and_then(Value::as_object_mut)
+        {
+            spec.entry("ipFamilies").or_insert(json!(["IPv4"]));
+            spec.entry("ipFamilyPolicy").or_insert(json!("SingleStack"));
         }
-        let wants_ports = ty == "NodePort" || (ty == "LoadBalancer" && svc.pointer("/spec/allocateLoadBalancerNodePorts") != Some(&json!(false)));
+        let wants_ports = ty == "NodePort"
+            || (ty == "LoadBalancer"
+                && svc.pointer("/spec/allocateLoadBalancerNodePorts") != Some(&json!(false)));
         let old_ports = old.map(node_ports).unwrap_or_default();
         if let Some(ports) = svc.pointer_mut("/spec/ports").and_then(Value::as_array_mut) {
             for (i, p) in ports.iter_mut().enumerate() {
@@ -136,10 +187,31 @@ impl Allocator {
                     Some(n) => {
                         let n = n as u16;
                         if n < self.node_ports.0 || n > self.node_ports.1 {
-                            return Err(ApiError::invalid("", "Service", &name, vec![invalid(&format!("spec.ports[{i}].nodePort"), &json!(n), &format!("provided port is not in the valid range. The range of valid ports is {}-{}", self.node_ports.0, self.node_ports.1))]));
+                            return Err(ApiError::invalid(
+                                "",
+                                "Service",
+                                &name,
+                                vec![invalid(
+                                    &format!("spec.ports[{i}].nodePort"),
+                                    &json!(n),
+                                    &format!(
+                                        "provided port is not in the valid range. The range of valid ports is {}-{}",
+                                        self.node_ports.0, self.node_ports.1
+                                    ),
+                                )],
+                            ));
                         }
                         if st.ports.contains(&n) && !old_ports.contains(&n) {
-                            return Err(ApiError::invalid("", "Service", &name, vec![invalid(&format!("spec.ports[{i}].nodePort"), &json!(n), "provided port is already allocated")]));
+                            return Err(ApiError::invalid(
+                                "",
+                                "Service",
+                                &name,
+                                vec![invalid(
+                                    &format!("spec.ports[{i}].nodePort"),
+                                    &json!(n),
+                                    "provided port is already allocated",
+                                )],
+                            ));
                         }
                         if !dry_run {
                             st.ports.insert(n);
@@ -156,7 +228,18 @@ impl Allocator {
                                 break;
                             }
                         }
-                        let n = chosen.ok_or_else(|| ApiError::invalid("", "Service", &name, vec![cause("FieldValueInvalid", &format!("spec.ports[{i}].nodePort"), "range is full")]))?;
+                        let n = chosen.ok_or_else(|| {
+                            ApiError::invalid(
+                                "",
+                                "Service",
+                                &name,
+                                vec![cause(
+                                    "FieldValueInvalid",
+                                    &format!("spec.ports[{i}].nodePort"),
+                                    "range is full",
+                                )],
+                            )
+                        })?;
                         if !dry_run {
                             st.ports.insert(n);
                         }
@@ -190,7 +273,9 @@ impl Allocator {
 }
 
 fn cluster_ip_raw(svc: &Value) -> Option<String> {
-    svc.pointer("/spec/clusterIP").and_then(Value::as_str).map(String::from)
+    svc.pointer("/spec/clusterIP")
+        .and_then(Value::as_str)
+        .map(String::from)
 }
 
 fn cluster_ip(svc: &Value) -> Option<Ipv4Addr> {
@@ -200,6 +285,11 @@ fn cluster_ip(svc: &Value) -> Option<Ipv4Addr> {
 fn node_ports(svc: &Value) -> Vec<u16> {
     svc.pointer("/spec/ports")
         .and_then(Value::as_array)
-        .map(|ps| ps.iter().filter_map(|p| p.get("nodePort").and_then(Value::as_u64)).map(|n| n as u16).collect())
+        .map(|ps| {
+            ps.iter()
+                .filter_map(|p| p.get("nodePort").and_then(Value::as_u64))
+                .map(|n| n as u16)
+                .collect()
+        })
         .unwrap_or_default()
 }

@@ -13,13 +13,18 @@ use crate::{Apiserver, Error};
 const NAMESPACES: &[&str] = &["default", "kube-system", "kube-public", "kube-node-lease"];
 
 fn opts() -> WriteOptions {
-    WriteOptions { field_manager: "kube-apiserver".into(), ..Default::default() }
+    WriteOptions {
+        field_manager: "kube-apiserver".into(),
+        ..Default::default()
+    }
 }
 
 impl Apiserver {
     /// Creates an object unless it exists; other errors are logged.
     async fn ensure(&self, plural: &str, namespace: &str, obj: Value) {
-        let Some(r) = self.objects.registry.lookup("", "v1", plural) else { return };
+        let Some(r) = self.objects.registry.lookup("", "v1", plural) else {
+            return;
+        };
         match self.objects.create(r, namespace, obj, &opts()).await {
             Ok(_) => {}
             Err(e) if e.code == 409 => {}
@@ -59,7 +64,11 @@ pub async fn ensure_defaults(state: &Arc<Apiserver>) -> Result<(), Error> {
     }
     for ns in NAMESPACES {
         state
-            .ensure("namespaces", "", json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}))
+            .ensure(
+                "namespaces",
+                "",
+                json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
+            )
             .await;
     }
     if let Some(nsr) = state.objects.registry.lookup("", "v1", "namespaces") {

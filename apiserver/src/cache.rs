@@ -43,7 +43,11 @@ impl CachedObject {
         match name {
             "metadata.name" => Some(&self.name),
             "metadata.namespace" => Some(&self.namespace),
-            _ => self.fields.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_str()),
+            _ => self
+                .fields
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.as_str()),
         }
     }
 }
@@ -137,7 +141,12 @@ impl WatchCache {
         }
         let listed = backend.list("/registry/").await?;
         let (revision, _) = watch::channel(listed.revision);
-        let cache = Arc::new(WatchCache { registry, states, revision, window_size });
+        let cache = Arc::new(WatchCache {
+            registry,
+            states,
+            revision,
+            window_size,
+        });
         for kv in listed.kvs {
             if let Some((r, obj)) = cache.decode(&kv, kv.mod_revision) {
                 let mut st = cache.state(r).lock().expect("cache lock");
@@ -164,7 +173,9 @@ impl WatchCache {
     }
 
     fn state(&self, r: &ResourceType) -> &Mutex<ResourceState> {
-        self.states.get(&(r.group, r.plural)).expect("every registered resource has a cache")
+        self.states
+            .get(&(r.group, r.plural))
+            .expect("every registered resource has a cache")
     }
 
     fn decode(&self, kv: &KeyValue, revision: Revision) -> Option<(&ResourceType, CachedObject)> {
@@ -189,11 +200,22 @@ impl WatchCache {
             let (kind, previous) = match ev.kind {
                 EventKind::Put => {
                     let prev = st.objects.insert(key, obj.clone());
-                    (if prev.is_some() { ChangeKind::Modified } else { ChangeKind::Added }, prev)
+                    (
+                        if prev.is_some() {
+                            ChangeKind::Modified
+                        } else {
+                            ChangeKind::Added
+                        },
+                        prev,
+                    )
                 }
                 EventKind::Delete => (ChangeKind::Deleted, st.objects.remove(&key)),
             };
-            let change = Arc::new(Change { kind, object: obj, previous });
+            let change = Arc::new(Change {
+                kind,
+                object: obj,
+                previous,
+            });
             st.window.push_back(change.clone());
             while st.window.len() > self.window_size {
                 if let Some(old) = st.window.pop_front() {
@@ -226,7 +248,11 @@ impl WatchCache {
 
     /// Every object of a resource (in one namespace when given), in key order, with the cache
     /// revision the snapshot was taken at.
-    pub fn list(&self, r: &ResourceType, namespace: Option<&str>) -> (Vec<Arc<CachedObject>>, Revision) {
+    pub fn list(
+        &self,
+        r: &ResourceType,
+        namespace: Option<&str>,
+    ) -> (Vec<Arc<CachedObject>>, Revision) {
         let st = self.state(r).lock().expect("cache lock");
         let revision = self.revision();
         let items = match namespace {
@@ -254,18 +280,33 @@ impl WatchCache {
         let st = self.state(r).lock().expect("cache lock");
         let revision = self.revision();
         let live = st.sender.subscribe();
-        let initial_objects =
-            if initial { st.objects.values().cloned().collect() } else { Vec::new() };
+        let initial_objects = if initial {
+            st.objects.values().cloned().collect()
+        } else {
+            Vec::new()
+        };
         let replay = match after {
             None => Vec::new(),
             Some(rv) => {
                 if rv < st.window_start {
-                    return Err(TooOld { requested: rv, oldest: st.window_start });
+                    return Err(TooOld {
+                        requested: rv,
+                        oldest: st.window_start,
+                    });
                 }
-                st.window.iter().filter(|c| c.revision() > rv).cloned().collect()
+                st.window
+                    .iter()
+                    .filter(|c| c.revision() > rv)
+                    .cloned()
+                    .collect()
             }
         };
-        Ok(Subscription { initial: initial_objects, replay, live, revision })
+        Ok(Subscription {
+            initial: initial_objects,
+            replay,
+            live,
+            revision,
+        })
     }
 
     /// Number of objects of a resource (for metrics).
@@ -286,17 +327,29 @@ fn object_key(obj: &CachedObject) -> String {
 /// labels and selectable fields.
 pub fn cached_object(r: &ResourceType, value: &mut Value, revision: Revision) -> CachedObject {
     if let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) {
-        meta.insert("resourceVersion".into(), Value::String(revision.to_string()));
+        meta.insert(
+            "resourceVersion".into(),
+            Value::String(revision.to_string()),
+        );
     }
     let meta = value.get("metadata");
-    let name = meta.and_then(|m| m.get("name")).and_then(Value::as_str).unwrap_or("").to_string();
-    let namespace =
-        meta.and_then(|m| m.get("namespace")).and_then(Value::as_str).unwrap_or("").to_string();
+    let name = meta
+        .and_then(|m| m.get("name"))
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let namespace = meta
+        .and_then(|m| m.get("namespace"))
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     let labels = meta
         .and_then(|m| m.get("labels"))
         .and_then(Value::as_object)
         .map(|m| {
-            m.iter().filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string()))).collect()
+            m.iter()
+                .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
+                .collect()
         })
         .unwrap_or_default();
     let fields = r
@@ -306,5 +359,12 @@ pub fn cached_object(r: &ResourceType, value: &mut Value, revision: Revision) ->
         .map(|f| (*f, r.strategy.field_value(value, f).unwrap_or_default()))
         .collect();
     let json = Bytes::from(serde_json::to_vec(value).unwrap_or_default());
-    CachedObject { namespace, name, revision, json, labels, fields }
+    CachedObject {
+        namespace,
+        name,
+        revision,
+        json,
+        labels,
+        fields,
+    }
 }

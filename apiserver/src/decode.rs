@@ -47,9 +47,14 @@ pub fn is_yaml(content_type: &str) -> bool {
 
 /// Parses a request body (JSON, or YAML for YAML content types) into a JSON value.
 pub fn parse(content_type: &str, body: &[u8]) -> Result<Value, ApiError> {
+    let base = content_type.split(';').next().unwrap_or("").trim();
+    if base == "application/vnd.kubernetes.protobuf" || base == "application/cbor" {
+        return Err(ApiError::unsupported_body_media_type(content_type));
+    }
     if is_yaml(content_type) {
-        let v: Value = serde_yaml::from_slice(body)
-            .map_err(|e| ApiError::bad_request(format!("error converting YAML to JSON: yaml: {e}")))?;
+        let v: Value = serde_yaml::from_slice(body).map_err(|e| {
+            ApiError::bad_request(format!("error converting YAML to JSON: yaml: {e}"))
+        })?;
         Ok(v)
     } else {
         serde_json::from_slice(body).map_err(|e| {
@@ -58,35 +63,41 @@ pub fn parse(content_type: &str, body: &[u8]) -> Result<Value, ApiError> {
     }
 }
 
-/// Checks `kind` and `apiVersion` of a body meant for `r`.
-pub fn check_kind(r: &ResourceType, obj: &Value) -> Result<(), ApiError> {
-    let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
-    let api_version = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
-    if !obj.is_object() {
-        return Err(ApiError::bad_request("the body of the request must be a JSON object"));
-    }
+/// Checks `kind` and `apiVersion` of a body meant for `r`, filling them in from the request
+/// path when absent (as upstream's decoder defaults them).
+pub fn check_kind(r: &ResourceType, obj: &mut Value) -> Result<(), ApiError> {
+    let Some(map) = obj.as_object_mut() else {
+        return Err(ApiError::bad_request(
+            "the body of the request must be a JSON object",
+        ));
+    };
+    let kind = map
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let api_version = map
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     if kind.is_empty() {
-        return Err(ApiError::bad_request(format!("Object 'Kind' is missing in '{}'", abbreviate(obj))));
-    }
-    if api_version.is_empty() {
+        map.insert("kind".into(), Value::String(r.kind.to_string()));
+    } else if kind != r.kind {
         return Err(ApiError::bad_request(format!(
-            "Object 'apiVersion' is missing in '{}'",
-            abbreviate(obj)
+            "the kind in the data ({kind}) does not match the expected kind ({}) for {}",
+            r.kind, r.plural
         )));
     }
-    if kind != r.kind || api_version != r.api_version() {
+    if api_version.is_empty() {
+        map.insert("apiVersion".into(), Value::String(r.api_version()));
+    } else if api_version != r.api_version() {
         return Err(ApiError::bad_request(format!(
-            "the API version in the data ({api_version}) does not match the expected API version ({}), or the kind in the data ({kind}) does not match the expected kind ({})",
-            r.api_version(),
-            r.kind
+            "the API version in the data ({api_version}) does not match the expected API version ({})",
+            r.api_version()
         )));
     }
     Ok(())
-}
-
-fn abbreviate(obj: &Value) -> String {
-    let s = obj.to_string();
-    if s.len() > 200 { format!("{}...", &s[..s.floor_char_boundary(200)]) } else { s }
 }
 
 /// Numbers where upstream expects a quantity string (`cpu: 1`) become strings, as upstream's
@@ -97,20 +108,28 @@ fn quantities_to_strings(v: &mut Value, in_quantity_map: bool) {
             for (k, child) in m.iter_mut() {
                 let q = matches!(
                     k.as_str(),
-                    "requests" | "limits" | "capacity" | "allocatable" | "hard" | "used" | "overhead"
-                        | "max" | "min" | "default" | "defaultRequest" | "maxLimitRequestRatio"
+                    "requests"
+                        | "limits"
+                        | "capacity"
+                        | "allocatable"
+                        | "hard"
+                        | "used"
+                        | "overhead"
+                        | "max"
+                        | "min"
+                        | "default"
+                        | "defaultRequest"
+                        | "maxLimitRequestRatio"
                 ) && child.is_object();
-                if k == "sizeLimit" || k == "storage" && in_quantity_map {
-                    if let Value::Number(n) = child {
-                        *child = Value::String(n.to_string());
-                        continue;
-                    }
+                if (k == "sizeLimit" || k == "storage" && in_quantity_map)
+                    && let Value::Number(n) = child
+                {
+                    *child = Value::String(n.to_string());
+                    continue;
                 }
-                if in_quantity_map {
-                    if let Value::Number(n) = child {
-                        *child = Value::String(n.to_string());
-                        continue;
-                    }
+                if in_quantity_map && let Value::Number(n) = child {
+                    *child = Value::String(n.to_string());
+                    continue;
                 }
                 quantities_to_strings(child, q);
             }
@@ -125,7 +144,10 @@ fn quantities_to_strings(v: &mut Value, in_quantity_map: bool) {
 pub fn normalize(r: &ResourceType, mut obj: Value) -> Result<(Value, Vec<String>), ApiError> {
     quantities_to_strings(&mut obj, false);
     let typed = (r.normalize)(obj.clone()).map_err(|e| {
-        ApiError::bad_request(format!("{} in version \"{}\" cannot be handled as a {}: {e}", r.kind, r.version, r.kind))
+        ApiError::bad_request(format!(
+            "{} in version \"{}\" cannot be handled as a {}: {e}",
+            r.kind, r.version, r.kind
+        ))
     })?;
     let mut unknown = Vec::new();
     unknown_fields(&obj, &typed, &mut String::new(), &mut unknown);
@@ -165,7 +187,11 @@ fn unknown_fields(input: &Value, typed: &Value, path: &mut String, out: &mut Vec
 pub fn duplicate_fields(body: &[u8]) -> Vec<String> {
     let mut out = Vec::new();
     let mut de = serde_json::Deserializer::from_slice(body);
-    let _ = DupCheck { path: String::new(), out: &mut out }.deserialize(&mut de);
+    let _ = DupCheck {
+        path: String::new(),
+        out: &mut out,
+    }
+    .deserialize(&mut de);
     out
 }
 
@@ -189,28 +215,55 @@ impl<'de> Visitor<'de> for DupCheck<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let mut seen = HashSet::new();
         while let Some(key) = map.next_key::<String>()? {
-            let path = if self.path.is_empty() { key.clone() } else { format!("{}.{key}", self.path) };
+            let path = if self.path.is_empty() {
+                key.clone()
+            } else {
+                format!("{}.{key}", self.path)
+            };
             if !seen.insert(key) {
                 self.out.push(path.clone());
             }
-            map.next_value_seed(DupCheck { path, out: self.out })?;
+            map.next_value_seed(DupCheck {
+                path,
+                out: self.out,
+            })?;
         }
         Ok(())
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         let mut i = 0;
-        while seq.next_element_seed(DupCheck { path: format!("{}[{i}]", self.path), out: self.out })?.is_some() {
+        while seq
+            .next_element_seed(DupCheck {
+                path: format!("{}[{i}]", self.path),
+                out: self.out,
+            })?
+            .is_some()
+        {
             i += 1;
         }
         Ok(())
     }
-    fn visit_bool<E>(self, _: bool) -> Result<(), E> { Ok(()) }
-    fn visit_i64<E>(self, _: i64) -> Result<(), E> { Ok(()) }
-    fn visit_u64<E>(self, _: u64) -> Result<(), E> { Ok(()) }
-    fn visit_f64<E>(self, _: f64) -> Result<(), E> { Ok(()) }
-    fn visit_str<E>(self, _: &str) -> Result<(), E> { Ok(()) }
-    fn visit_unit<E>(self) -> Result<(), E> { Ok(()) }
-    fn visit_none<E>(self) -> Result<(), E> { Ok(()) }
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_none<E>(self) -> Result<(), E> {
+        Ok(())
+    }
 }
 
 /// Applies the `fieldValidation` directive to the unknown and duplicate fields found: an
@@ -220,7 +273,10 @@ pub fn field_validation(
     unknown: &[String],
     duplicates: &[String],
 ) -> Result<Vec<String>, ApiError> {
-    let mut problems: Vec<String> = duplicates.iter().map(|d| format!("duplicate field \"{d}\"")).collect();
+    let mut problems: Vec<String> = duplicates
+        .iter()
+        .map(|d| format!("duplicate field \"{d}\""))
+        .collect();
     problems.extend(unknown.iter().map(|u| format!("unknown field \"{u}\"")));
     match directive {
         FieldValidation::Ignore => Ok(Vec::new()),
@@ -239,7 +295,12 @@ mod tests {
 
     #[test]
     fn duplicate_keys_are_reported_with_their_path() {
-        let dups = duplicate_fields(br#"{"metadata":{"name":"a","name":"b"},"spec":{"x":[{"y":1,"y":2}]}}"#);
-        assert_eq!(dups, vec!["metadata.name".to_string(), "spec.x[0].y".to_string()]);
+        let dups = duplicate_fields(
+            br#"{"metadata":{"name":"a","name":"b"},"spec":{"x":[{"y":1,"y":2}]}}"#,
+        );
+        assert_eq!(
+            dups,
+            vec!["metadata.name".to_string(), "spec.x[0].y".to_string()]
+        );
     }
 }

@@ -6,7 +6,8 @@ use serde_json::{Value, json};
 use crate::registry::{Registry, ResourceType};
 
 /// The aggregated discovery media type (v2).
-pub const AGGREGATED_V2: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
+pub const AGGREGATED_V2: &str =
+    "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
 
 /// Whether the Accept header asks for aggregated discovery (v2 or v2beta1), and which.
 pub fn wants_aggregated(accept: &str) -> Option<&'static str> {
@@ -25,7 +26,11 @@ pub fn wants_aggregated(accept: &str) -> Option<&'static str> {
 }
 
 fn group_version(group: &str, version: &str) -> String {
-    if group.is_empty() { version.to_string() } else { format!("{group}/{version}") }
+    if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    }
 }
 
 /// `/api`.
@@ -71,7 +76,11 @@ pub fn groups(registry: &Registry) -> Value {
 
 /// `/apis/<group>`.
 pub fn group(registry: &Registry, name: &str) -> Option<Value> {
-    registry.groups().into_iter().find(|(g, _)| *g == name).map(|(g, vs)| api_group(g, &vs))
+    registry
+        .groups()
+        .into_iter()
+        .find(|(g, _)| *g == name)
+        .map(|(g, vs)| api_group(g, &vs))
 }
 
 fn resource_entries(r: &ResourceType) -> Vec<Value> {
@@ -92,16 +101,32 @@ fn resource_entries(r: &ResourceType) -> Vec<Value> {
         v
     }];
     for sub in r.subresources {
-        let (kind, group, version, verbs): (&str, Option<&str>, Option<&str>, &[&str]) = match *sub {
+        let (kind, group, version, verbs): (&str, Option<&str>, Option<&str>, &[&str]) = match *sub
+        {
             "status" => (r.kind, None, None, &["get", "patch", "update"]),
-            "scale" => ("Scale", Some("autoscaling"), Some("v1"), &["get", "patch", "update"]),
+            "scale" => (
+                "Scale",
+                Some("autoscaling"),
+                Some("v1"),
+                &["get", "patch", "update"],
+            ),
             "binding" => ("Binding", None, None, &["create"]),
             "eviction" => ("Eviction", Some("policy"), Some("v1"), &["create"]),
-            "token" => ("TokenRequest", Some("authentication.k8s.io"), Some("v1"), &["create"]),
+            "token" => (
+                "TokenRequest",
+                Some("authentication.k8s.io"),
+                Some("v1"),
+                &["create"],
+            ),
             "finalize" => (r.kind, None, None, &["update"]),
             "log" => ("Pod", None, None, &["get"]),
             "exec" | "attach" | "portforward" => ("PodExecOptions", None, None, &["create", "get"]),
-            "proxy" => ("NodeProxyOptions", None, None, &["create", "delete", "get", "patch", "update"]),
+            "proxy" => (
+                "NodeProxyOptions",
+                None,
+                None,
+                &["create", "delete", "get", "patch", "update"],
+            ),
             "ephemeralcontainers" | "resize" => (r.kind, None, None, &["get", "patch", "update"]),
             _ => (r.kind, None, None, &["get"]),
         };
@@ -190,7 +215,13 @@ fn aggregated_resource(r: &ResourceType) -> Value {
         .into_iter()
         .skip(1)
         .map(|s| {
-            let name = s["name"].as_str().unwrap_or("").split('/').nth(1).unwrap_or("").to_string();
+            let name = s["name"]
+                .as_str()
+                .unwrap_or("")
+                .split('/')
+                .nth(1)
+                .unwrap_or("")
+                .to_string();
             json!({
                 "subresource": name,
                 "responseKind": {

@@ -32,7 +32,10 @@ pub enum Output {
 
 /// Picks the output from the Accept header.
 pub fn negotiate(headers: &HeaderMap, query: &HashMap<String, String>) -> Result<Output, ApiError> {
-    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     if accept.is_empty() {
         return Ok(Output::Json);
     }
@@ -41,7 +44,7 @@ pub fn negotiate(headers: &HeaderMap, query: &HashMap<String, String>) -> Result
         let mut params = part.split(';').map(str::trim);
         let media = params.next().unwrap_or("");
         let params: Vec<&str> = params.collect();
-        if params.iter().any(|p| *p == "as=Table") && params.iter().any(|p| *p == "g=meta.k8s.io") {
+        if params.contains(&"as=Table") && params.contains(&"g=meta.k8s.io") {
             let include = match query.get("includeObject").map(String::as_str) {
                 Some("None") => ferrokube_printers::IncludeObject::None,
                 Some("Object") => ferrokube_printers::IncludeObject::Object,
@@ -58,11 +61,21 @@ pub fn negotiate(headers: &HeaderMap, query: &HashMap<String, String>) -> Result
             _ => {}
         }
     }
-    if json_ok { Ok(Output::Json) } else { Err(ApiError::not_acceptable(accept)) }
+    if json_ok {
+        Ok(Output::Json)
+    } else {
+        Err(ApiError::not_acceptable(accept))
+    }
 }
 
 /// Renders one object.
-pub fn render_object(r: &ResourceType, output: Output, code: u16, obj: &Value, warnings: &[String]) -> Response<Body> {
+pub fn render_object(
+    r: &ResourceType,
+    output: Output,
+    code: u16,
+    obj: &Value,
+    warnings: &[String],
+) -> Response<Body> {
     let mut resp = match output {
         Output::Json => json_response(code, serde_json::to_vec(obj).unwrap_or_default()),
         Output::Yaml => yaml_response(code, obj),
@@ -88,7 +101,10 @@ pub fn add_warnings(resp: &mut Response<Body>, warnings: &[String]) {
 
 fn yaml_response(code: u16, obj: &Value) -> Response<Body> {
     let mut resp = json_response(code, serde_yaml::to_string(obj).unwrap_or_default());
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/yaml"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/yaml"),
+    );
     resp
 }
 
@@ -112,7 +128,8 @@ impl ListOptions {
     /// Parses and validates list options for `r`.
     pub fn parse(r: &ResourceType, q: &HashMap<String, String>) -> Result<Self, ApiError> {
         let labels = match q.get("labelSelector") {
-            Some(s) => Selector::parse(s).map_err(|e| ApiError::bad_request(format!("unable to parse requirement: {e}")))?,
+            Some(s) => Selector::parse(s)
+                .map_err(|e| ApiError::bad_request(format!("unable to parse requirement: {e}")))?,
             None => Selector::everything(),
         };
         let fields = match q.get("fieldSelector") {
@@ -121,24 +138,42 @@ impl ListOptions {
         };
         let mut supported = vec!["metadata.name", "metadata.namespace"];
         supported.extend_from_slice(r.strategy.field_labels());
-        fields.check_supported(&supported).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        fields
+            .check_supported(&supported)
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
         let rv = q.get("resourceVersion").filter(|s| !s.is_empty()).cloned();
-        let rvm = q.get("resourceVersionMatch").filter(|s| !s.is_empty()).cloned();
+        let rvm = q
+            .get("resourceVersionMatch")
+            .filter(|s| !s.is_empty())
+            .cloned();
         if let Some(m) = &rvm {
             if rv.is_none() {
-                return Err(list_options_invalid("resourceVersionMatch", "Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided"));
+                return Err(list_options_invalid(
+                    "resourceVersionMatch",
+                    "Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided",
+                ));
             }
             if !["Exact", "NotOlderThan"].contains(&m.as_str()) {
-                return Err(list_options_invalid("resourceVersionMatch", &format!("Unsupported value: {m:?}: supported values: \"Exact\", \"NotOlderThan\", \"\"")));
+                return Err(list_options_invalid(
+                    "resourceVersionMatch",
+                    &format!(
+                        "Unsupported value: {m:?}: supported values: \"Exact\", \"NotOlderThan\", \"\""
+                    ),
+                ));
             }
             if m == "Exact" && rv.as_deref() == Some("0") {
-                return Err(list_options_invalid("resourceVersionMatch", "Forbidden: resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\""));
+                return Err(list_options_invalid(
+                    "resourceVersionMatch",
+                    "Forbidden: resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\"",
+                ));
             }
         }
-        if let Some(rv) = &rv {
-            if rv.parse::<i64>().is_err() {
-                return Err(ApiError::bad_request(format!("invalid resource version: {rv}")));
-            }
+        if let Some(rv) = &rv
+            && rv.parse::<i64>().is_err()
+        {
+            return Err(ApiError::bad_request(format!(
+                "invalid resource version: {rv}"
+            )));
         }
         let limit = match q.get("limit") {
             Some(l) => match l.parse::<i64>() {
@@ -169,7 +204,11 @@ fn list_options_invalid(field: &str, message: &str) -> ApiError {
         "meta.k8s.io",
         "ListOptions",
         "",
-        vec![crate::strategy::cause("FieldValueForbidden", field, message)],
+        vec![crate::strategy::cause(
+            "FieldValueForbidden",
+            field,
+            message,
+        )],
     )
 }
 
@@ -182,8 +221,14 @@ fn encode_continue(revision: i64, last_key: &str) -> String {
 
 fn decode_continue(token: &str) -> Result<(i64, String), ApiError> {
     use base64::Engine;
-    let bad = || ApiError::bad_request("continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)");
-    let raw = base64::engine::general_purpose::URL_SAFE.decode(token).map_err(|_| bad())?;
+    let bad = || {
+        ApiError::bad_request(
+            "continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)",
+        )
+    };
+    let raw = base64::engine::general_purpose::URL_SAFE
+        .decode(token)
+        .map_err(|_| bad())?;
     let v: Value = serde_json::from_slice(&raw).map_err(|_| bad())?;
     let rv = v.get("rv").and_then(Value::as_i64).ok_or_else(bad)?;
     let start = v.get("start").and_then(Value::as_str).ok_or_else(bad)?;
@@ -211,25 +256,39 @@ impl Apiserver {
         if r.namespaced && path.namespace.is_none() && path.name.is_some() {
             return Err(ApiError::path_not_found());
         }
-        let watch = path.watch_prefix || query.get("watch").is_some_and(|w| w == "true" || w == "1");
-        if let Some(sub) = &path.subresource {
-            if !r.subresources.contains(&sub.as_str()) {
-                return Err(ApiError::path_not_found());
-            }
+        let watch =
+            path.watch_prefix || query.get("watch").is_some_and(|w| w == "true" || w == "1");
+        if let Some(sub) = &path.subresource
+            && !r.subresources.contains(&sub.as_str())
+        {
+            return Err(ApiError::path_not_found());
         }
         let name = path.name.clone();
-        let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/json").to_string();
+        let content_type = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("application/json")
+            .to_string();
         let write_opts = WriteOptions {
             dry_run: query.get("dryRun").is_some_and(|d| d == "All"),
-            field_manager: query.get("fieldManager").cloned().unwrap_or_else(|| default_manager(user_agent)),
+            field_manager: query
+                .get("fieldManager")
+                .cloned()
+                .unwrap_or_else(|| default_manager(user_agent)),
             subresource: path.subresource.clone(),
         };
-        if let Some(d) = query.get("dryRun") {
-            if d != "All" {
-                return Err(ApiError::bad_request(format!("Invalid dry run value: {d}: supported values: \"All\"")));
-            }
+        if let Some(d) = query.get("dryRun")
+            && d != "All"
+        {
+            return Err(ApiError::bad_request(format!(
+                "Invalid dry run value: {d}: supported values: \"All\""
+            )));
         }
-        let ns_for_list = if r.namespaced { path.namespace.as_deref() } else { None };
+        let ns_for_list = if r.namespaced {
+            path.namespace.as_deref()
+        } else {
+            None
+        };
         match (method.clone(), name, path.subresource.as_deref()) {
             (Method::GET, None, None) if watch => {
                 let opts = ListOptions::parse(r, query)?;
@@ -255,7 +314,10 @@ impl Apiserver {
             }
             (Method::GET, Some(name), Some("scale")) => {
                 let (obj, _) = self.objects.current(r, &namespace, &name).await?;
-                Ok(json_response(200, serde_json::to_vec(&scale_of(&obj)).unwrap_or_default()))
+                Ok(json_response(
+                    200,
+                    serde_json::to_vec(&scale_of(&obj)).unwrap_or_default(),
+                ))
             }
             (Method::POST, None, None) => {
                 if !r.supports("create") {
@@ -266,7 +328,9 @@ impl Apiserver {
                 self.after_create(r, &created, &write_opts).await;
                 Ok(render_object(r, output, 201, &created, &warnings))
             }
-            (Method::POST, Some(name), Some("binding")) => self.bind(r, &namespace, &name, &body).await,
+            (Method::POST, Some(name), Some("binding")) => {
+                self.bind(r, &namespace, &name, &body).await
+            }
             (Method::POST, Some(name), Some("eviction")) => {
                 let opts = DeleteOptions::parse(query, &[])?;
                 self.objects.delete(r, &namespace, &name, &opts).await?;
@@ -274,23 +338,53 @@ impl Apiserver {
             }
             (Method::PUT, Some(name), None | Some("status") | Some("finalize")) => {
                 let (obj, warnings) = self.decode_body(r, &content_type, &body, query)?;
+                // As upstream's checkName: the body must name the object of the URL (before
+                // the object is even looked up).
+                if meta_str(&obj, "name") != name {
+                    return Err(ApiError::bad_request(format!(
+                        "the name of the object ({}) does not match the name on the URL ({name})",
+                        meta_str(&obj, "name")
+                    )));
+                }
                 let (old, rv) = self.objects.current(r, &namespace, &name).await?;
                 let mut opts = write_opts.clone();
                 if path.subresource.as_deref() == Some("finalize") {
                     opts.subresource = None;
                     let mut merged = old.clone();
                     merged["spec"] = obj.get("spec").cloned().unwrap_or(Value::Null);
-                    let updated = self.update_namespace_finalizers(r, &name, merged, &old, rv, &opts).await?;
+                    let updated = self
+                        .update_namespace_finalizers(r, &name, merged, &old, rv, &opts)
+                        .await?;
                     return Ok(render_object(r, output, 200, &updated, &warnings));
                 }
-                let updated = self.objects.update(r, &namespace, &name, obj, &old, rv, &opts).await?;
+                let updated = self
+                    .objects
+                    .update(r, &namespace, &name, obj, &old, rv, &opts)
+                    .await?;
                 Ok(render_object(r, output, 200, &updated, &warnings))
             }
             (Method::PUT, Some(name), Some("scale")) => {
                 let scale = decode::parse(&content_type, &body)?;
-                let replicas = scale.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(0);
-                let updated = self.set_replicas(r, &namespace, &name, replicas, scale.pointer("/metadata/resourceVersion").and_then(Value::as_str), &write_opts).await?;
-                Ok(json_response(200, serde_json::to_vec(&scale_of(&updated)).unwrap_or_default()))
+                let replicas = scale
+                    .pointer("/spec/replicas")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(0);
+                let updated = self
+                    .set_replicas(
+                        r,
+                        &namespace,
+                        &name,
+                        replicas,
+                        scale
+                            .pointer("/metadata/resourceVersion")
+                            .and_then(Value::as_str),
+                        &write_opts,
+                    )
+                    .await?;
+                Ok(json_response(
+                    200,
+                    serde_json::to_vec(&scale_of(&updated)).unwrap_or_default(),
+                ))
             }
             (Method::PATCH, Some(name), sub) => {
                 let sub = sub.map(String::from);
@@ -298,11 +392,29 @@ impl Apiserver {
                     let (obj, _) = self.objects.current(r, &namespace, &name).await?;
                     let scale = scale_of(&obj);
                     let patched = crate::patching::apply(&content_type, &scale, &body, None)?;
-                    let replicas = patched.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(0);
-                    let updated = self.set_replicas(r, &namespace, &name, replicas, None, &write_opts).await?;
-                    return Ok(json_response(200, serde_json::to_vec(&scale_of(&updated)).unwrap_or_default()));
+                    let replicas = patched
+                        .pointer("/spec/replicas")
+                        .and_then(Value::as_i64)
+                        .unwrap_or(0);
+                    let updated = self
+                        .set_replicas(r, &namespace, &name, replicas, None, &write_opts)
+                        .await?;
+                    return Ok(json_response(
+                        200,
+                        serde_json::to_vec(&scale_of(&updated)).unwrap_or_default(),
+                    ));
                 }
-                let (updated, warnings) = self.patch(r, &namespace, &name, &content_type, &body, query, &write_opts).await?;
+                let (updated, warnings) = self
+                    .patch(
+                        r,
+                        &namespace,
+                        &name,
+                        &content_type,
+                        &body,
+                        query,
+                        &write_opts,
+                    )
+                    .await?;
                 Ok(render_object(r, output, 200, &updated, &warnings))
             }
             (Method::DELETE, Some(name), None) => {
@@ -310,7 +422,10 @@ impl Apiserver {
                 let (obj, gone) = self.objects.delete(r, &namespace, &name, &opts).await?;
                 if gone {
                     let status = success_status(r.group_resource(), &name, meta_str(&obj, "uid"));
-                    Ok(json_response(200, serde_json::to_vec(&status).unwrap_or_default()))
+                    Ok(json_response(
+                        200,
+                        serde_json::to_vec(&status).unwrap_or_default(),
+                    ))
                 } else {
                     Ok(render_object(r, output, 200, &obj, &[]))
                 }
@@ -325,14 +440,21 @@ impl Apiserver {
                 let (items, _) = self.objects.cache.list(r, ns_for_list);
                 let mut deleted = Vec::new();
                 for item in items.iter().filter(|o| list_opts.matches(o)) {
-                    match self.objects.delete(r, &item.namespace, &item.name, &opts).await {
+                    match self
+                        .objects
+                        .delete(r, &item.namespace, &item.name, &opts)
+                        .await
+                    {
                         Ok((obj, _)) => deleted.push(obj),
                         Err(e) if e.code == 404 => {}
                         Err(e) => return Err(e),
                     }
                 }
                 let list = json!({"kind": format!("{}List", r.kind), "apiVersion": r.api_version(), "metadata": {}, "items": deleted});
-                Ok(json_response(200, serde_json::to_vec(&list).unwrap_or_default()))
+                Ok(json_response(
+                    200,
+                    serde_json::to_vec(&list).unwrap_or_default(),
+                ))
             }
             _ => Err(ApiError::method_not_allowed(r.group_resource())),
         }
@@ -347,8 +469,8 @@ impl Apiserver {
         query: &HashMap<String, String>,
     ) -> Result<(Value, Vec<String>), ApiError> {
         let directive = FieldValidation::parse(query.get("fieldValidation"))?;
-        let raw = decode::parse(content_type, body)?;
-        decode::check_kind(r, &raw)?;
+        let mut raw = decode::parse(content_type, body)?;
+        decode::check_kind(r, &mut raw)?;
         let duplicates = if directive != FieldValidation::Ignore && !decode::is_yaml(content_type) {
             decode::duplicate_fields(body)
         } else {
@@ -359,13 +481,26 @@ impl Apiserver {
         Ok((obj, warnings))
     }
 
-    async fn get(&self, r: &ResourceType, namespace: &str, name: &str, query: &HashMap<String, String>) -> Result<Value, ApiError> {
+    async fn get(
+        &self,
+        r: &ResourceType,
+        namespace: &str,
+        name: &str,
+        query: &HashMap<String, String>,
+    ) -> Result<Value, ApiError> {
         match query.get("resourceVersion").map(String::as_str) {
             Some("0") => {}
             Some(rv) if !rv.is_empty() => {
-                let rv: i64 = rv.parse().map_err(|_| ApiError::bad_request(format!("invalid resource version: {rv}")))?;
-                if !self.objects.cache.wait_for(rv, std::time::Duration::from_secs(3)).await {
-                    return Err(ApiError::timeout(format!("Timeout: Too large resource version: {rv}, current: {}", self.objects.cache.revision())));
+                let rv: i64 = rv.parse().map_err(|_| {
+                    ApiError::bad_request(format!("invalid resource version: {rv}"))
+                })?;
+                if !self
+                    .objects
+                    .cache
+                    .wait_for(rv, std::time::Duration::from_secs(3))
+                    .await
+                {
+                    return Err(ApiError::too_large_resource_version(rv, self.objects.cache.revision()));
                 }
             }
             _ => {
@@ -379,7 +514,13 @@ impl Apiserver {
             .ok_or_else(|| ApiError::not_found(r.group_resource(), name))
     }
 
-    async fn list(&self, r: &ResourceType, namespace: Option<&str>, opts: &ListOptions, output: Output) -> Result<Response<Body>, ApiError> {
+    async fn list(
+        &self,
+        r: &ResourceType,
+        namespace: Option<&str>,
+        opts: &ListOptions,
+        output: Output,
+    ) -> Result<Response<Body>, ApiError> {
         let mut start_after: Option<String> = None;
         let mut page_rv: Option<i64> = None;
         if let Some(token) = &opts.continue_token {
@@ -387,7 +528,10 @@ impl Apiserver {
             page_rv = Some(rv);
             start_after = Some(start);
         } else {
-            match (opts.resource_version.as_deref(), opts.resource_version_match.as_deref()) {
+            match (
+                opts.resource_version.as_deref(),
+                opts.resource_version_match.as_deref(),
+            ) {
                 (None, _) => {
                     self.objects.sync_cache().await?;
                 }
@@ -396,13 +540,20 @@ impl Apiserver {
                     let rv: i64 = rv.parse().unwrap_or(0);
                     let current = self.objects.cache.revision();
                     if rv != current {
-                        return Err(ApiError::expired(format!("too old resource version: {rv} ({current})")));
+                        return Err(ApiError::expired(format!(
+                            "too old resource version: {rv} ({current})"
+                        )));
                     }
                 }
                 (Some(rv), _) => {
                     let rv: i64 = rv.parse().unwrap_or(0);
-                    if !self.objects.cache.wait_for(rv, std::time::Duration::from_secs(3)).await {
-                        return Err(ApiError::timeout(format!("Timeout: Too large resource version: {rv}, current: {}", self.objects.cache.revision())));
+                    if !self
+                        .objects
+                        .cache
+                        .wait_for(rv, std::time::Duration::from_secs(3))
+                        .await
+                    {
+                        return Err(ApiError::too_large_resource_version(rv, self.objects.cache.revision()));
                     }
                 }
             }
@@ -415,26 +566,29 @@ impl Apiserver {
         let filtered = !opts.labels.is_empty() || !opts.fields.is_empty();
         for item in &items {
             let key = format!("{}/{}", item.namespace, item.name);
-            if let Some(start) = &start_after {
-                if key.as_str() <= start.as_str() {
-                    continue;
-                }
+            if let Some(start) = &start_after
+                && key.as_str() <= start.as_str()
+            {
+                continue;
             }
             if !opts.matches(item) {
                 continue;
             }
-            if let Some(limit) = opts.limit {
-                if selected.len() >= limit {
-                    remaining += 1;
-                    if continue_token.is_none() {
-                        let last = selected.last().map(|o| format!("{}/{}", o.namespace, o.name)).unwrap_or_default();
-                        continue_token = Some(encode_continue(revision, &last));
-                    }
-                    if filtered {
-                        break;
-                    }
-                    continue;
+            if let Some(limit) = opts.limit
+                && selected.len() >= limit
+            {
+                remaining += 1;
+                if continue_token.is_none() {
+                    let last = selected
+                        .last()
+                        .map(|o| format!("{}/{}", o.namespace, o.name))
+                        .unwrap_or_default();
+                    continue_token = Some(encode_continue(revision, &last));
                 }
+                if filtered {
+                    break;
+                }
+                continue;
             }
             selected.push(item);
         }
@@ -447,8 +601,18 @@ impl Apiserver {
         }
         match output {
             Output::Json => {
-                let mut buf = BytesMut::with_capacity(selected.iter().map(|o| o.json.len() + 1).sum::<usize>() + 256);
-                buf.put_slice(format!("{{\"kind\":\"{}List\",\"apiVersion\":\"{}\",\"metadata\":{},\"items\":[", r.kind, r.api_version(), meta).as_bytes());
+                let mut buf = BytesMut::with_capacity(
+                    selected.iter().map(|o| o.json.len() + 1).sum::<usize>() + 256,
+                );
+                buf.put_slice(
+                    format!(
+                        "{{\"kind\":\"{}List\",\"apiVersion\":\"{}\",\"metadata\":{},\"items\":[",
+                        r.kind,
+                        r.api_version(),
+                        meta
+                    )
+                    .as_bytes(),
+                );
                 for (i, o) in selected.iter().enumerate() {
                     if i > 0 {
                         buf.put_u8(b',');
@@ -460,18 +624,31 @@ impl Apiserver {
             }
             Output::Yaml => {
                 let items: Vec<Value> = selected.iter().map(|o| o.value()).collect();
-                Ok(yaml_response(200, &json!({"kind": format!("{}List", r.kind), "apiVersion": r.api_version(), "metadata": meta, "items": items})))
+                Ok(yaml_response(
+                    200,
+                    &json!({"kind": format!("{}List", r.kind), "apiVersion": r.api_version(), "metadata": meta, "items": items}),
+                ))
             }
             Output::Table(include) => {
                 let values: Vec<Value> = selected.iter().map(|o| o.value()).collect();
                 let refs: Vec<&Value> = values.iter().collect();
-                let mut table = ferrokube_printers::table(r.group, r.kind, &refs, jiff::Timestamp::now(), include);
+                let mut table = ferrokube_printers::table(
+                    r.group,
+                    r.kind,
+                    &refs,
+                    jiff::Timestamp::now(),
+                    include,
+                );
                 table["metadata"] = meta;
-                Ok(json_response(200, serde_json::to_vec(&table).unwrap_or_default()))
+                Ok(json_response(
+                    200,
+                    serde_json::to_vec(&table).unwrap_or_default(),
+                ))
             }
         }
     }
 
+    #[allow(clippy::too_many_arguments)] // the request's parts, each distinct
     async fn patch(
         &self,
         r: &ResourceType,
@@ -487,18 +664,21 @@ impl Apiserver {
         if !crate::patching::SUPPORTED.contains(&base) {
             return Err(ApiError::unsupported_media_type(content_type));
         }
-        let duplicates = if directive != FieldValidation::Ignore && base != "application/apply-patch+yaml" {
-            decode::duplicate_fields(body)
-        } else {
-            Vec::new()
-        };
+        let duplicates =
+            if directive != FieldValidation::Ignore && base != "application/apply-patch+yaml" {
+                decode::duplicate_fields(body)
+            } else {
+                Vec::new()
+            };
         let mut last_err = None;
         for _ in 0..5 {
             let (old, rv) = self.objects.current(r, namespace, name).await?;
             let schemas = self.openapi_schemas();
-            let patched = crate::patching::apply(content_type, &old, body, Some((&schemas, r.definition)))?;
+            let patched =
+                crate::patching::apply(content_type, &old, body, Some((&schemas, r.definition)))?;
+            let mut patched = patched;
+            decode::check_kind(r, &mut patched)?;
             let (obj, unknown) = decode::normalize(r, patched)?;
-            decode::check_kind(r, &obj)?;
             let warnings = decode::field_validation(directive, &unknown, &duplicates)?;
             let mut obj = obj;
             // A patch that does not set resourceVersion is applied to what it was read against.
@@ -507,7 +687,11 @@ impl Apiserver {
             if !patch_sets_rv {
                 meta_mut(&mut obj).insert("resourceVersion".into(), json!(rv.to_string()));
             }
-            match self.objects.update(r, namespace, name, obj, &old, rv, opts).await {
+            match self
+                .objects
+                .update(r, namespace, name, obj, &old, rv, opts)
+                .await
+            {
                 Ok(v) => return Ok((v, warnings)),
                 Err(e) if e.code == 409 && e.reason == "Conflict" && !patch_sets_rv => {
                     last_err = Some(e);
@@ -519,51 +703,118 @@ impl Apiserver {
         Err(last_err.unwrap_or_else(|| ApiError::conflict(r.group_resource(), name)))
     }
 
-    async fn set_replicas(&self, r: &ResourceType, namespace: &str, name: &str, replicas: i64, rv_precondition: Option<&str>, opts: &WriteOptions) -> Result<Value, ApiError> {
+    async fn set_replicas(
+        &self,
+        r: &ResourceType,
+        namespace: &str,
+        name: &str,
+        replicas: i64,
+        rv_precondition: Option<&str>,
+        opts: &WriteOptions,
+    ) -> Result<Value, ApiError> {
         let (old, rv) = self.objects.current(r, namespace, name).await?;
-        if let Some(p) = rv_precondition.filter(|p| !p.is_empty()) {
-            if p != rv.to_string() {
-                return Err(ApiError::conflict(r.group_resource(), name));
-            }
+        if let Some(p) = rv_precondition.filter(|p| !p.is_empty())
+            && p != rv.to_string()
+        {
+            return Err(ApiError::conflict(r.group_resource(), name));
         }
         if replicas < 0 {
-            return Err(ApiError::invalid("autoscaling", "Scale", name, vec![crate::strategy::invalid("spec.replicas", &json!(replicas), "must be greater than or equal to 0")]));
+            return Err(ApiError::invalid(
+                "autoscaling",
+                "Scale",
+                name,
+                vec![crate::strategy::invalid(
+                    "spec.replicas",
+                    &json!(replicas),
+                    "must be greater than or equal to 0",
+                )],
+            ));
         }
         let mut new = old.clone();
         new["spec"]["replicas"] = json!(replicas);
         let mut opts = opts.clone();
         opts.subresource = Some("scale".into());
-        self.objects.update(r, namespace, name, new, &old, rv, &opts).await
+        self.objects
+            .update(r, namespace, name, new, &old, rv, &opts)
+            .await
     }
 
-    async fn bind(&self, r: &ResourceType, namespace: &str, name: &str, body: &[u8]) -> Result<Response<Body>, ApiError> {
-        let binding: Value = serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("couldn't decode Binding: {e}")))?;
-        let node = binding.pointer("/target/name").and_then(Value::as_str).unwrap_or("").to_string();
+    async fn bind(
+        &self,
+        r: &ResourceType,
+        namespace: &str,
+        name: &str,
+        body: &[u8],
+    ) -> Result<Response<Body>, ApiError> {
+        let binding: Value = serde_json::from_slice(body)
+            .map_err(|e| ApiError::bad_request(format!("couldn't decode Binding: {e}")))?;
+        let node = binding
+            .pointer("/target/name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
         if node.is_empty() {
-            return Err(ApiError::invalid("", "Binding", name, vec![crate::strategy::required("target.name")]));
+            return Err(ApiError::invalid(
+                "",
+                "Binding",
+                name,
+                vec![crate::strategy::required("target.name")],
+            ));
         }
         let (old, rv) = self.objects.current(r, namespace, name).await?;
         if old.pointer("/metadata/deletionTimestamp").is_some() {
-            return Err(ApiError::conflict_because(r.group_resource(), name, "pod is being deleted, cannot be assigned to a host"));
+            return Err(ApiError::conflict_because(
+                r.group_resource(),
+                name,
+                "pod is being deleted, cannot be assigned to a host",
+            ));
         }
-        if let Some(existing) = old.pointer("/spec/nodeName").and_then(Value::as_str).filter(|s| !s.is_empty()) {
-            return Err(ApiError::conflict_because(r.group_resource(), name, &format!("pod {name} is already assigned to node \"{existing}\"")));
+        if let Some(existing) = old
+            .pointer("/spec/nodeName")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+        {
+            return Err(ApiError::conflict_because(
+                r.group_resource(),
+                name,
+                &format!("pod {name} is already assigned to node \"{existing}\""),
+            ));
         }
         let mut new = old.clone();
         new["spec"]["nodeName"] = json!(node);
-        let conditions = new["status"].as_object_mut().map(|s| s.entry("conditions").or_insert(json!([])).clone());
-        let mut conds: Vec<Value> = conditions.and_then(|c| c.as_array().cloned()).unwrap_or_default();
+        let conditions = new["status"]
+            .as_object_mut()
+            .map(|s| s.entry("conditions").or_insert(json!([])).clone());
+        let mut conds: Vec<Value> = conditions
+            .and_then(|c| c.as_array().cloned())
+            .unwrap_or_default();
         conds.retain(|c| c.get("type").and_then(Value::as_str) != Some("PodScheduled"));
         conds.push(json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": jiff::Timestamp::now().round(jiff::Unit::Second).map(|t| t.to_string()).unwrap_or_default()}));
         new["status"]["conditions"] = Value::Array(conds);
-        let opts = WriteOptions { field_manager: "kube-scheduler".into(), subresource: Some("binding".into()), ..Default::default() };
+        let opts = WriteOptions {
+            field_manager: "kube-scheduler".into(),
+            subresource: Some("binding".into()),
+            ..Default::default()
+        };
         // Binding writes spec.nodeName and status together, bypassing the spec-immutability rules.
-        self.objects.bind(r, namespace, name, new, rv, &opts).await?;
+        self.objects
+            .bind(r, namespace, name, new, rv, &opts)
+            .await?;
         Ok(json_response(201, serde_json::to_vec(&json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201})).unwrap_or_default()))
     }
 
-    async fn update_namespace_finalizers(&self, r: &ResourceType, name: &str, new: Value, old: &Value, rv: i64, opts: &WriteOptions) -> Result<Value, ApiError> {
-        self.objects.finalize_namespace(r, name, new, old, rv, opts).await
+    async fn update_namespace_finalizers(
+        &self,
+        r: &ResourceType,
+        name: &str,
+        new: Value,
+        old: &Value,
+        rv: i64,
+        opts: &WriteOptions,
+    ) -> Result<Value, ApiError> {
+        self.objects
+            .finalize_namespace(r, name, new, old, rv, opts)
+            .await
     }
 
     /// Side effects of a create: a new namespace gets its `default` ServiceAccount and the
@@ -605,7 +856,11 @@ fn scale_of(obj: &Value) -> Value {
 /// upstream's default field manager: the user agent's program name (`kubectl`, `kubectl-edit`).
 fn default_manager(user_agent: &str) -> String {
     let program = user_agent.split('/').next().unwrap_or("").trim();
-    if program.is_empty() { "unknown".into() } else { program.chars().take(128).collect() }
+    if program.is_empty() {
+        "unknown".into()
+    } else {
+        program.chars().take(128).collect()
+    }
 }
 
 /// The body bytes for a YAML or JSON response of any value.
@@ -615,4 +870,3 @@ pub fn render_value(output: Output, code: u16, v: &Value) -> Response<Body> {
         _ => json_response(code, serde_json::to_vec(v).unwrap_or_default()),
     }
 }
-

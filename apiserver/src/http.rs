@@ -43,7 +43,10 @@ pub fn full(bytes: impl Into<Bytes>) -> Body {
 pub fn json_response(code: u16, body: impl Into<Bytes>) -> Response<Body> {
     let mut resp = Response::new(full(body));
     *resp.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::OK);
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     resp
 }
 
@@ -51,10 +54,10 @@ pub fn json_response(code: u16, body: impl Into<Bytes>) -> Response<Body> {
 pub fn error_response(e: &ApiError) -> Response<Body> {
     let body = serde_json::to_vec(&e.to_status()).unwrap_or_default();
     let mut resp = json_response(e.code, body);
-    if let Some(s) = e.details.as_ref().and_then(|d| d.retry_after_seconds) {
-        if let Ok(v) = HeaderValue::from_str(&s.to_string()) {
-            resp.headers_mut().insert(header::RETRY_AFTER, v);
-        }
+    if let Some(s) = e.details.as_ref().and_then(|d| d.retry_after_seconds)
+        && let Ok(v) = HeaderValue::from_str(&s.to_string())
+    {
+        resp.headers_mut().insert(header::RETRY_AFTER, v);
     }
     resp
 }
@@ -63,15 +66,18 @@ pub fn error_response(e: &ApiError) -> Response<Body> {
 /// but verified against the cluster CA when presented.
 pub fn tls_config(pki: &Pki) -> Result<rustls::ServerConfig, Error> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pki.serving_cert.as_bytes())
-        .collect::<Result<_, _>>()
-        .map_err(|e| Error::Pki(format!("serving certificate: {e}")))?;
+    let certs: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_slice_iter(pki.serving_cert.as_bytes())
+            .collect::<Result<_, _>>()
+            .map_err(|e| Error::Pki(format!("serving certificate: {e}")))?;
     let key = PrivateKeyDer::from_pem_slice(pki.serving_key.as_bytes())
         .map_err(|e| Error::Pki(format!("serving key: {e}")))?;
     let mut roots = rustls::RootCertStore::empty();
     for ca in CertificateDer::pem_slice_iter(pki.ca_cert.as_bytes()) {
         let ca = ca.map_err(|e| Error::Pki(format!("CA certificate: {e}")))?;
-        roots.add(ca).map_err(|e| Error::Pki(format!("CA certificate: {e}")))?;
+        roots
+            .add(ca)
+            .map_err(|e| Error::Pki(format!("CA certificate: {e}")))?;
     }
     let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
         .allow_unauthenticated()
@@ -91,7 +97,12 @@ pub fn tls_config(pki: &Pki) -> Result<rustls::ServerConfig, Error> {
 fn user_from_cert(der: &CertificateDer<'_>) -> Option<User> {
     let (_, cert) = x509_parser::parse_x509_certificate(der.as_ref()).ok()?;
     let subject = cert.subject();
-    let name = subject.iter_common_name().next()?.as_str().ok()?.to_string();
+    let name = subject
+        .iter_common_name()
+        .next()?
+        .as_str()
+        .ok()?
+        .to_string();
     let groups = subject
         .iter_organization()
         .filter_map(|o| o.as_str().ok().map(String::from))
@@ -147,7 +158,10 @@ where
                 });
                 let mut builder = auto::Builder::new(TokioExecutor::new());
                 builder.http2().max_concurrent_streams(1000);
-                if let Err(e) = builder.serve_connection_with_upgrades(TokioIo::new(tls), service).await {
+                if let Err(e) = builder
+                    .serve_connection_with_upgrades(TokioIo::new(tls), service)
+                    .await
+                {
                     debug!(error = %e, "connection ended with an error");
                 }
             }

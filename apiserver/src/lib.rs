@@ -159,11 +159,14 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()> + Send,
     on_started: impl FnOnce(Started),
 ) -> Result<(), Error> {
-    std::fs::create_dir_all(&config.data_dir)
-        .map_err(|source| Error::DataDir { path: config.data_dir.clone(), source })?;
-    let datastore = config.datastore.clone().unwrap_or_else(|| {
-        format!("sqlite://{}", config.data_dir.join("state.db").display())
-    });
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| Error::DataDir {
+        path: config.data_dir.clone(),
+        source,
+    })?;
+    let datastore = config
+        .datastore
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}", config.data_dir.join("state.db").display()));
     let mut sans = config.tls_sans.clone();
     sans.push(config.advertise_address.to_string());
     if !config.bind_address.is_unspecified() {
@@ -172,9 +175,13 @@ pub async fn run(
     let pki = pki::Pki::load_or_create(&config.data_dir, &sans)?;
     let backend = ferrokube_storage::open(&datastore).await?;
     let registry = Arc::new(Registry::new());
-    let cache = WatchCache::start(registry.clone(), backend.clone(), config.watch_cache_window).await?;
-    let allocator = Allocator::new(&config.service_cluster_ip_range, config.service_node_port_range)
-        .map_err(Error::Config)?;
+    let cache =
+        WatchCache::start(registry.clone(), backend.clone(), config.watch_cache_window).await?;
+    let allocator = Allocator::new(
+        &config.service_cluster_ip_range,
+        config.service_node_port_range,
+    )
+    .map_err(Error::Config)?;
     let resources: Vec<ferrokube_openapi::ResourceInfo> = registry
         .all()
         .iter()
@@ -194,19 +201,25 @@ pub async fn run(
         .ok()
         .and_then(|v| v.get("definitions").and_then(|d| d.as_object()).cloned())
         .unwrap_or_default();
-    let listener = tokio::net::TcpListener::bind(SocketAddr::new(config.bind_address, config.secure_port))
-        .await
-        .map_err(|source| Error::Listen {
-            addr: SocketAddr::new(config.bind_address, config.secure_port),
-            source,
-        })?;
+    let listener =
+        tokio::net::TcpListener::bind(SocketAddr::new(config.bind_address, config.secure_port))
+            .await
+            .map_err(|source| Error::Listen {
+                addr: SocketAddr::new(config.bind_address, config.secure_port),
+                source,
+            })?;
     let addr = listener.local_addr().map_err(|source| Error::Listen {
         addr: SocketAddr::new(config.bind_address, config.secure_port),
         source,
     })?;
     let server_address = SocketAddr::new(config.advertise_address, addr.port()).to_string();
     let state = Arc::new(Apiserver {
-        objects: Objects { registry, backend, cache, allocator },
+        objects: Objects {
+            registry,
+            backend,
+            cache,
+            allocator,
+        },
         openapi,
         schemas: OpenApiSchemas::new(definitions),
         admin_token: pki.admin_token.clone(),
@@ -219,7 +232,8 @@ pub async fn run(
         .kubeconfig_path
         .clone()
         .unwrap_or_else(|| config.data_dir.join("admin.kubeconfig"));
-    let kubeconfig = pki.write_kubeconfig(&kubeconfig_path, &format!("https://{server_address}"))?;
+    let kubeconfig =
+        pki.write_kubeconfig(&kubeconfig_path, &format!("https://{server_address}"))?;
     let _ = std::fs::write(config.data_dir.join("port"), addr.port().to_string());
     let tls = http::tls_config(&pki)?;
     info!(%addr, kubeconfig = %kubeconfig.display(), datastore = %datastore, "API server serving");

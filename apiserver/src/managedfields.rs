@@ -19,7 +19,17 @@ pub fn changed_fields(new: &Value, old: Option<&Value>) -> Value {
                     for (mk, mv) in meta {
                         if matches!(
                             mk.as_str(),
-                            "managedFields" | "resourceVersion" | "uid" | "creationTimestamp" | "generation" | "name" | "namespace" | "selfLink" | "deletionTimestamp" | "deletionGracePeriodSeconds" | "generateName"
+                            "managedFields"
+                                | "resourceVersion"
+                                | "uid"
+                                | "creationTimestamp"
+                                | "generation"
+                                | "name"
+                                | "namespace"
+                                | "selfLink"
+                                | "deletionTimestamp"
+                                | "deletionGracePeriodSeconds"
+                                | "generateName"
                         ) {
                             continue;
                         }
@@ -91,13 +101,19 @@ mod tests {
     fn a_create_owns_every_field_it_set() {
         let obj = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a", "labels": {"x": "1"}}, "data": {"k": "v"}});
         let set = changed_fields(&obj, None);
-        assert_eq!(set, json!({"f:metadata": {"f:labels": {".": {}, "f:x": {}}}, "f:data": {".": {}, "f:k": {}}}));
+        assert_eq!(
+            set,
+            json!({"f:metadata": {"f:labels": {".": {}, "f:x": {}}}, "f:data": {".": {}, "f:k": {}}})
+        );
     }
 
     #[test]
     fn an_update_owns_only_what_it_changed() {
         let old = json!({"metadata": {"name": "a"}, "data": {"k": "v", "j": "w"}});
         let new = json!({"metadata": {"name": "a"}, "data": {"k": "v2", "j": "w"}});
-        assert_eq!(changed_fields(&new, Some(&old)), json!({"f:data": {".": {}, "f:k": {}}}));
+        assert_eq!(
+            changed_fields(&new, Some(&old)),
+            json!({"f:data": {".": {}, "f:k": {}}})
+        );
     }
 }

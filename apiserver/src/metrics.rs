@@ -8,7 +8,9 @@ use std::time::Duration;
 use crate::objects::Objects;
 
 /// Latency bucket bounds in seconds (upstream's apiserver_request_duration_seconds subset).
-const BUCKETS: &[f64] = &[0.005, 0.025, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0];
+const BUCKETS: &[f64] = &[
+    0.005, 0.025, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0,
+];
 
 #[derive(Default)]
 struct Histogram {
@@ -32,12 +34,22 @@ impl Metrics {
 
     /// Records one finished request.
     pub fn observe(&self, verb: &str, resource: &str, code: u16, took: Duration) {
-        *self.requests.lock().expect("metrics lock").entry((verb.into(), resource.into(), code)).or_default() += 1;
+        *self
+            .requests
+            .lock()
+            .expect("metrics lock")
+            .entry((verb.into(), resource.into(), code))
+            .or_default() += 1;
         if verb == "WATCH" {
             return;
         }
         let mut lat = self.latency.lock().expect("metrics lock");
-        let h = lat.entry((verb.into(), resource.into())).or_insert_with(|| Histogram { counts: vec![0; BUCKETS.len()], ..Default::default() });
+        let h = lat
+            .entry((verb.into(), resource.into()))
+            .or_insert_with(|| Histogram {
+                counts: vec![0; BUCKETS.len()],
+                ..Default::default()
+            });
         let secs = took.as_secs_f64();
         for (i, b) in BUCKETS.iter().enumerate() {
             if secs <= *b {
@@ -52,10 +64,19 @@ impl Metrics {
     pub fn render(&self, objects: &Objects) -> String {
         let mut out = String::new();
         out.push_str("# HELP apiserver_request_total Counter of apiserver requests broken out for each verb, resource and HTTP response code.\n# TYPE apiserver_request_total counter\n");
-        let mut reqs: Vec<_> = self.requests.lock().expect("metrics lock").iter().map(|(k, v)| (k.clone(), *v)).collect();
+        let mut reqs: Vec<_> = self
+            .requests
+            .lock()
+            .expect("metrics lock")
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect();
         reqs.sort();
         for ((verb, resource, code), n) in reqs {
-            let _ = writeln!(out, "apiserver_request_total{{code=\"{code}\",resource=\"{resource}\",verb=\"{verb}\"}} {n}");
+            let _ = writeln!(
+                out,
+                "apiserver_request_total{{code=\"{code}\",resource=\"{resource}\",verb=\"{verb}\"}} {n}"
+            );
         }
         out.push_str("# HELP apiserver_request_duration_seconds Response latency distribution in seconds for each verb and resource.\n# TYPE apiserver_request_duration_seconds histogram\n");
         let lat = self.latency.lock().expect("metrics lock");
@@ -65,18 +86,46 @@ impl Metrics {
             let h = &lat[&key];
             let (verb, resource) = &key;
             for (i, b) in BUCKETS.iter().enumerate() {
-                let _ = writeln!(out, "apiserver_request_duration_seconds_bucket{{resource=\"{resource}\",verb=\"{verb}\",le=\"{b}\"}} {}", h.counts[i]);
+                let _ = writeln!(
+                    out,
+                    "apiserver_request_duration_seconds_bucket{{resource=\"{resource}\",verb=\"{verb}\",le=\"{b}\"}} {}",
+                    h.counts[i]
+                );
             }
-            let _ = writeln!(out, "apiserver_request_duration_seconds_bucket{{resource=\"{resource}\",verb=\"{verb}\",le=\"+Inf\"}} {}", h.count);
-            let _ = writeln!(out, "apiserver_request_duration_seconds_sum{{resource=\"{resource}\",verb=\"{verb}\"}} {}", h.sum);
-            let _ = writeln!(out, "apiserver_request_duration_seconds_count{{resource=\"{resource}\",verb=\"{verb}\"}} {}", h.count);
+            let _ = writeln!(
+                out,
+                "apiserver_request_duration_seconds_bucket{{resource=\"{resource}\",verb=\"{verb}\",le=\"+Inf\"}} {}",
+                h.count
+            );
+            let _ = writeln!(
+                out,
+                "apiserver_request_duration_seconds_sum{{resource=\"{resource}\",verb=\"{verb}\"}} {}",
+                h.sum
+            );
+            let _ = writeln!(
+                out,
+                "apiserver_request_duration_seconds_count{{resource=\"{resource}\",verb=\"{verb}\"}} {}",
+                h.count
+            );
         }
         out.push_str("# HELP apiserver_storage_objects Number of stored objects at the time of last check split by kind.\n# TYPE apiserver_storage_objects gauge\n");
         for r in objects.registry.all() {
-            let name = if r.group.is_empty() { r.plural.to_string() } else { format!("{}.{}", r.plural, r.group) };
-            let _ = writeln!(out, "apiserver_storage_objects{{resource=\"{name}\"}} {}", objects.cache.count(r));
+            let name = if r.group.is_empty() {
+                r.plural.to_string()
+            } else {
+                format!("{}.{}", r.plural, r.group)
+            };
+            let _ = writeln!(
+                out,
+                "apiserver_storage_objects{{resource=\"{name}\"}} {}",
+                objects.cache.count(r)
+            );
         }
-        let _ = writeln!(out, "# HELP etcd_current_revision The current store revision.\n# TYPE etcd_current_revision gauge\netcd_current_revision {}", objects.cache.revision());
+        let _ = writeln!(
+            out,
+            "# HELP etcd_current_revision The current store revision.\n# TYPE etcd_current_revision gauge\netcd_current_revision {}",
+            objects.cache.revision()
+        );
         out
     }
 }

@@ -39,7 +39,10 @@ pub struct Objects {
 }
 
 fn now_rfc3339() -> String {
-    jiff::Timestamp::now().round(jiff::Unit::Second).unwrap_or(jiff::Timestamp::now()).to_string()
+    jiff::Timestamp::now()
+        .round(jiff::Unit::Second)
+        .unwrap_or(jiff::Timestamp::now())
+        .to_string()
 }
 
 fn storage_error(r: &ResourceType, name: &str, e: StorageError) -> ApiError {
@@ -61,12 +64,17 @@ pub fn meta_mut(obj: &mut Value) -> &mut Map<String, Value> {
 
 /// `metadata.<field>` as a string.
 pub fn meta_str<'a>(obj: &'a Value, field: &str) -> &'a str {
-    obj.get("metadata").and_then(|m| m.get(field)).and_then(Value::as_str).unwrap_or("")
+    obj.get("metadata")
+        .and_then(|m| m.get(field))
+        .and_then(Value::as_str)
+        .unwrap_or("")
 }
 
 fn random_suffix(n: usize) -> String {
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-    (0..n).map(|_| ALPHABET[rand::random_range(0..ALPHABET.len())] as char).collect()
+    (0..n)
+        .map(|_| ALPHABET[rand::random_range(0..ALPHABET.len())] as char)
+        .collect()
 }
 
 /// Serializes an object for the store: without resourceVersion (the store's revision is it).
@@ -75,7 +83,9 @@ fn to_store_bytes(obj: &Value) -> Result<Bytes, ApiError> {
     if let Some(m) = copy.get_mut("metadata").and_then(Value::as_object_mut) {
         m.remove("resourceVersion");
     }
-    serde_json::to_vec(&copy).map(Bytes::from).map_err(ApiError::internal)
+    serde_json::to_vec(&copy)
+        .map(Bytes::from)
+        .map_err(ApiError::internal)
 }
 
 fn set_rv(obj: &mut Value, rv: i64) {
@@ -103,13 +113,27 @@ fn validate(r: &ResourceType, obj: &Value, old: Option<&Value>) -> Result<(), Ap
     if causes.is_empty() {
         Ok(())
     } else {
-        Err(ApiError::invalid(r.group, r.kind, meta_str(obj, "name"), causes))
+        Err(ApiError::invalid(
+            r.group,
+            r.kind,
+            meta_str(obj, "name"),
+            causes,
+        ))
     }
 }
 
 /// Adds this write's managedFields entry for `manager` (operation Update, or Apply).
-fn record_managed_fields(r: &ResourceType, obj: &mut Value, old: Option<&Value>, opts: &WriteOptions) {
-    let manager = if opts.field_manager.is_empty() { "unknown" } else { &opts.field_manager };
+fn record_managed_fields(
+    r: &ResourceType,
+    obj: &mut Value,
+    old: Option<&Value>,
+    opts: &WriteOptions,
+) {
+    let manager = if opts.field_manager.is_empty() {
+        "unknown"
+    } else {
+        &opts.field_manager
+    };
     let changed = crate::managedfields::changed_fields(obj, old);
     let api_version = r.api_version();
     let time = now_rfc3339();
@@ -132,7 +156,9 @@ fn record_managed_fields(r: &ResourceType, obj: &mut Value, old: Option<&Value>,
             && e.get("subresource").and_then(Value::as_str).unwrap_or("") == sub
     });
     let fields = match position.map(|i| entries.remove(i)) {
-        Some(prev) => crate::managedfields::union(prev.get("fieldsV1").unwrap_or(&Value::Null), &changed),
+        Some(prev) => {
+            crate::managedfields::union(prev.get("fieldsV1").unwrap_or(&Value::Null), &changed)
+        }
         None => changed,
     };
     let mut entry = json!({
@@ -175,8 +201,16 @@ impl Objects {
             } else {
                 meta.remove("namespace");
             }
-            let name = meta.get("name").and_then(Value::as_str).unwrap_or("").to_string();
-            let generate = meta.get("generateName").and_then(Value::as_str).unwrap_or("").to_string();
+            let name = meta
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            let generate = meta
+                .get("generateName")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
             if name.is_empty() && !generate.is_empty() {
                 let base: String = generate.chars().take(58).collect();
                 meta.insert("name".into(), json!(format!("{base}{}", random_suffix(5))));
@@ -200,11 +234,15 @@ impl Objects {
                 r.group,
                 r.kind,
                 "",
-                vec![strategy::cause("FieldValueRequired", "metadata.name", "Required value: name or generateName is required")],
+                vec![strategy::cause(
+                    "FieldValueRequired",
+                    "metadata.name",
+                    "Required value: name or generateName is required",
+                )],
             ));
         }
         if r.namespaced {
-            self.require_namespace(namespace)?;
+            self.require_namespace(namespace).await?;
         }
         r.strategy.default(&mut obj);
         r.strategy.prepare_for_create(&mut obj);
@@ -236,9 +274,18 @@ impl Objects {
         }
     }
 
-    fn require_namespace(&self, namespace: &str) -> Result<(), ApiError> {
-        let Some(ns_type) = self.registry.lookup("", "v1", "namespaces") else { return Ok(()) };
-        match self.cache.get(ns_type, "", namespace) {
+    async fn require_namespace(&self, namespace: &str) -> Result<(), ApiError> {
+        let Some(ns_type) = self.registry.lookup("", "v1", "namespaces") else {
+            return Ok(());
+        };
+        let mut found = self.cache.get(ns_type, "", namespace);
+        if found.is_none() {
+            // A namespace created a moment ago may not be in the cache yet: look again once
+            // the cache has caught up with the store (upstream's live lookup).
+            self.sync_cache().await?;
+            found = self.cache.get(ns_type, "", namespace);
+        }
+        match found {
             None => Err(ApiError::not_found(ns_type.group_resource(), namespace)),
             Some(ns) => {
                 let v = ns.value();
@@ -254,7 +301,12 @@ impl Objects {
     }
 
     /// Reads the current object from the cache (after it has caught up with the store).
-    pub async fn current(&self, r: &ResourceType, namespace: &str, name: &str) -> Result<(Value, i64), ApiError> {
+    pub async fn current(
+        &self,
+        r: &ResourceType,
+        namespace: &str,
+        name: &str,
+    ) -> Result<(Value, i64), ApiError> {
         self.sync_cache().await?;
         match self.cache.get(r, namespace, name) {
             Some(obj) => Ok((obj.value(), obj.revision)),
@@ -264,8 +316,16 @@ impl Objects {
 
     /// Waits until the cache reflects every acknowledged write.
     pub async fn sync_cache(&self) -> Result<i64, ApiError> {
-        let rev = self.backend.current_revision().await.map_err(ApiError::internal)?;
-        if !self.cache.wait_for(rev, std::time::Duration::from_secs(10)).await {
+        let rev = self
+            .backend
+            .current_revision()
+            .await
+            .map_err(ApiError::internal)?;
+        if !self
+            .cache
+            .wait_for(rev, std::time::Duration::from_secs(10))
+            .await
+        {
             return Err(ApiError::timeout("Timeout: Too large resource version"));
         }
         Ok(rev)
@@ -273,6 +333,7 @@ impl Objects {
 
     /// Updates an object: `new` replaces `old` (read at `old_rv`) subject to the object's own
     /// resourceVersion precondition. Returns the stored object (unchanged `old` for a no-op).
+    #[allow(clippy::too_many_arguments)] // the request's parts, each distinct
     pub async fn update(
         &self,
         r: &ResourceType,
@@ -287,6 +348,12 @@ impl Objects {
         if !body_rv.is_empty() && body_rv != old_rv.to_string() {
             return Err(ApiError::conflict(r.group_resource(), name));
         }
+        // An update without a resourceVersion is unconditional: it applies to the stored
+        // version, as upstream's AllowUnconditionalUpdate strategies (all built-in types but
+        // CustomResourceDefinitions) allow.
+        if body_rv.is_empty() && r.group != "apiextensions.k8s.io" {
+            set_rv(&mut new, old_rv);
+        }
         if meta_str(&new, "name") != name {
             return Err(ApiError::bad_request(format!(
                 "the name of the object ({}) does not match the name on the URL ({name})",
@@ -298,14 +365,24 @@ impl Objects {
             return Err(ApiError::conflict_because(
                 r.group_resource(),
                 name,
-                &format!("Precondition failed: UID in precondition: {body_uid}, UID in object meta: {}", meta_str(old, "uid")),
+                &format!(
+                    "Precondition failed: UID in precondition: {body_uid}, UID in object meta: {}",
+                    meta_str(old, "uid")
+                ),
             ));
         }
         // Fields the client may not change.
         {
             let old_meta = old.get("metadata").cloned().unwrap_or(json!({}));
             let meta = meta_mut(&mut new);
-            for keep in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation", "selfLink"] {
+            for keep in [
+                "uid",
+                "creationTimestamp",
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+                "generation",
+                "selfLink",
+            ] {
                 match old_meta.get(keep) {
                     Some(v) => {
                         meta.insert(keep.into(), v.clone());
@@ -318,10 +395,10 @@ impl Objects {
             if r.namespaced {
                 meta.insert("namespace".into(), json!(namespace));
             }
-            if !meta.contains_key("managedFields") {
-                if let Some(mf) = old_meta.get("managedFields") {
-                    meta.insert("managedFields".into(), mf.clone());
-                }
+            if !meta.contains_key("managedFields")
+                && let Some(mf) = old_meta.get("managedFields")
+            {
+                meta.insert("managedFields".into(), mf.clone());
             }
         }
         match opts.subresource.as_deref() {
@@ -338,7 +415,10 @@ impl Objects {
                 r.strategy.default(&mut new);
                 r.strategy.prepare_for_update(&mut new, old);
                 if r.tracks_generation && spec_part(&new) != spec_part(old) {
-                    let g = old.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0);
+                    let g = old
+                        .pointer("/metadata/generation")
+                        .and_then(Value::as_i64)
+                        .unwrap_or(0);
                     meta_mut(&mut new).insert("generation".into(), json!(g + 1));
                 }
             }
@@ -397,8 +477,16 @@ impl Objects {
     fn waits_for_kubelet(&self, r: &ResourceType, obj: &Value) -> bool {
         r.group.is_empty()
             && r.plural == "pods"
-            && !obj.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or("").is_empty()
-            && obj.pointer("/metadata/deletionGracePeriodSeconds").and_then(Value::as_i64).unwrap_or(0) > 0
+            && !obj
+                .pointer("/spec/nodeName")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .is_empty()
+            && obj
+                .pointer("/metadata/deletionGracePeriodSeconds")
+                .and_then(Value::as_i64)
+                .unwrap_or(0)
+                > 0
             && !matches!(
                 obj.pointer("/status/phase").and_then(Value::as_str),
                 Some("Succeeded" | "Failed")
@@ -423,23 +511,28 @@ impl Objects {
     ) -> Result<(Value, bool), ApiError> {
         for _attempt in 0..5 {
             let (mut obj, rv) = self.current(r, namespace, name).await?;
-            if let Some(uid) = &options.precondition_uid {
-                if uid != meta_str(&obj, "uid") {
-                    return Err(ApiError::conflict_because(
-                        r.group_resource(),
-                        name,
-                        &format!("Precondition failed: UID in precondition: {uid}, UID in object meta: {}", meta_str(&obj, "uid")),
-                    ));
-                }
+            if let Some(uid) = &options.precondition_uid
+                && uid != meta_str(&obj, "uid")
+            {
+                return Err(ApiError::conflict_because(
+                    r.group_resource(),
+                    name,
+                    &format!(
+                        "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                        meta_str(&obj, "uid")
+                    ),
+                ));
             }
-            if let Some(prv) = &options.precondition_rv {
-                if *prv != rv.to_string() {
-                    return Err(ApiError::conflict_because(
-                        r.group_resource(),
-                        name,
-                        &format!("Precondition failed: ResourceVersion in precondition: {prv}, ResourceVersion in object meta: {rv}"),
-                    ));
-                }
+            if let Some(prv) = &options.precondition_rv
+                && *prv != rv.to_string()
+            {
+                return Err(ApiError::conflict_because(
+                    r.group_resource(),
+                    name,
+                    &format!(
+                        "Precondition failed: ResourceVersion in precondition: {prv}, ResourceVersion in object meta: {rv}"
+                    ),
+                ));
             }
             let mut finalizers: Vec<Value> = obj
                 .pointer("/metadata/finalizers")
@@ -458,17 +551,35 @@ impl Objects {
             }
             let already_deleting = obj.pointer("/metadata/deletionTimestamp").is_some();
             let is_pod = r.group.is_empty() && r.plural == "pods";
-            let bound = is_pod && !obj.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or("").is_empty();
-            let terminal = matches!(obj.pointer("/status/phase").and_then(Value::as_str), Some("Succeeded" | "Failed"));
+            let bound = is_pod
+                && !obj
+                    .pointer("/spec/nodeName")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .is_empty();
+            let terminal = matches!(
+                obj.pointer("/status/phase").and_then(Value::as_str),
+                Some("Succeeded" | "Failed")
+            );
             let grace = if is_pod {
-                let spec_grace = obj.pointer("/spec/terminationGracePeriodSeconds").and_then(Value::as_i64).unwrap_or(30);
+                let spec_grace = obj
+                    .pointer("/spec/terminationGracePeriodSeconds")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(30);
                 let g = options.grace_period.unwrap_or(spec_grace);
                 if !bound || terminal { 0 } else { g.max(0) }
             } else {
                 0
             };
             let graceful = is_pod && grace > 0;
-            if finalizers.is_empty() && !graceful {
+            // A namespace waits for its `spec.finalizers` (the namespace controller's work).
+            let is_namespace = r.group.is_empty() && r.plural == "namespaces";
+            let namespace_finalizers = is_namespace
+                && obj
+                    .pointer("/spec/finalizers")
+                    .and_then(Value::as_array)
+                    .is_some_and(|f| !f.is_empty());
+            if finalizers.is_empty() && !graceful && !namespace_finalizers {
                 if options.dry_run {
                     return Ok((obj, true));
                 }
@@ -491,14 +602,19 @@ impl Objects {
                     let when = when.round(jiff::Unit::Second).unwrap_or(when);
                     meta.insert("deletionTimestamp".into(), json!(when.to_string()));
                     meta.insert("deletionGracePeriodSeconds".into(), json!(grace));
-                } else if let Some(cur) = meta.get("deletionGracePeriodSeconds").and_then(Value::as_i64) {
-                    if grace < cur {
-                        meta.insert("deletionGracePeriodSeconds".into(), json!(grace));
-                    }
+                } else if let Some(cur) = meta
+                    .get("deletionGracePeriodSeconds")
+                    .and_then(Value::as_i64)
+                    && grace < cur
+                {
+                    meta.insert("deletionGracePeriodSeconds".into(), json!(grace));
                 }
                 if !finalizers.is_empty() {
                     meta.insert("finalizers".into(), Value::Array(finalizers.clone()));
                 }
+            }
+            if is_namespace {
+                obj["status"]["phase"] = json!("Terminating");
             }
             if options.dry_run {
                 return Ok((obj, false));
@@ -534,22 +650,40 @@ pub struct DeleteOptions {
 
 impl DeleteOptions {
     /// Reads options from the query and an optional `DeleteOptions` body.
-    pub fn parse(query: &std::collections::HashMap<String, String>, body: &[u8]) -> Result<Self, ApiError> {
+    pub fn parse(
+        query: &std::collections::HashMap<String, String>,
+        body: &[u8],
+    ) -> Result<Self, ApiError> {
         let mut o = DeleteOptions::default();
         if !body.iter().all(u8::is_ascii_whitespace) {
             let v: Value = serde_json::from_slice(body)
                 .map_err(|e| ApiError::bad_request(format!("error decoding DeleteOptions: {e}")))?;
             o.grace_period = v.get("gracePeriodSeconds").and_then(Value::as_i64);
-            o.propagation = v.get("propagationPolicy").and_then(Value::as_str).map(String::from);
+            o.propagation = v
+                .get("propagationPolicy")
+                .and_then(Value::as_str)
+                .map(String::from);
             if v.get("orphanDependents").and_then(Value::as_bool) == Some(true) {
                 o.propagation = Some("Orphan".into());
             }
-            o.precondition_uid = v.pointer("/preconditions/uid").and_then(Value::as_str).map(String::from);
-            o.precondition_rv = v.pointer("/preconditions/resourceVersion").and_then(Value::as_str).map(String::from);
-            o.dry_run = v.get("dryRun").and_then(Value::as_array).is_some_and(|a| a.iter().any(|x| x == "All"));
+            o.precondition_uid = v
+                .pointer("/preconditions/uid")
+                .and_then(Value::as_str)
+                .map(String::from);
+            o.precondition_rv = v
+                .pointer("/preconditions/resourceVersion")
+                .and_then(Value::as_str)
+                .map(String::from);
+            o.dry_run = v
+                .get("dryRun")
+                .and_then(Value::as_array)
+                .is_some_and(|a| a.iter().any(|x| x == "All"));
         }
         if let Some(g) = query.get("gracePeriodSeconds") {
-            o.grace_period = Some(g.parse().map_err(|_| ApiError::bad_request(format!("invalid gracePeriodSeconds {g:?}")))?);
+            o.grace_period =
+                Some(g.parse().map_err(|_| {
+                    ApiError::bad_request(format!("invalid gracePeriodSeconds {g:?}"))
+                })?);
         }
         if let Some(p) = query.get("propagationPolicy") {
             if !["Orphan", "Background", "Foreground"].contains(&p.as_str()) {
@@ -606,14 +740,24 @@ impl Objects {
     ) -> Result<Value, ApiError> {
         let mut new = new;
         let key = r.key("", name);
-        let spec_empty = new.pointer("/spec/finalizers").and_then(Value::as_array).is_none_or(|f| f.is_empty());
-        let meta_empty = new.pointer("/metadata/finalizers").and_then(Value::as_array).is_none_or(|f| f.is_empty());
+        let spec_empty = new
+            .pointer("/spec/finalizers")
+            .and_then(Value::as_array)
+            .is_none_or(|f| f.is_empty());
+        let meta_empty = new
+            .pointer("/metadata/finalizers")
+            .and_then(Value::as_array)
+            .is_none_or(|f| f.is_empty());
         let deleting = new.pointer("/metadata/deletionTimestamp").is_some();
         if opts.dry_run {
             return Ok(new);
         }
         if deleting && spec_empty && meta_empty {
-            let kv = self.backend.delete(&key, Some(rv)).await.map_err(|e| storage_error(r, name, e))?;
+            let kv = self
+                .backend
+                .delete(&key, Some(rv))
+                .await
+                .map_err(|e| storage_error(r, name, e))?;
             set_rv(&mut new, kv.mod_revision);
             return Ok(new);
         }

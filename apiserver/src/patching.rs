@@ -56,7 +56,9 @@ pub fn apply(
             let p: Value = serde_json::from_slice(body)
                 .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
             match schema {
-                Some((s, def)) => patch::strategic_merge_patch(doc.clone(), p, s, def).map_err(patch_error),
+                Some((s, def)) => {
+                    patch::strategic_merge_patch(doc.clone(), p, s, def).map_err(patch_error)
+                }
                 None => {
                     let mut out = doc.clone();
                     patch::merge_patch(&mut out, &p);

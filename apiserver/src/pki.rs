@@ -35,7 +35,9 @@ fn write_private(path: &Path, contents: &str) -> Result<(), Error> {
     use std::os::unix::fs::OpenOptionsExt;
     let mut opts = fs::OpenOptions::new();
     opts.write(true).create(true).truncate(true).mode(0o600);
-    let mut f = opts.open(path).map_err(|e| Error::Pki(format!("{}: {e}", path.display())))?;
+    let mut f = opts
+        .open(path)
+        .map_err(|e| Error::Pki(format!("{}: {e}", path.display())))?;
     std::io::Write::write_all(&mut f, contents.as_bytes())
         .map_err(|e| Error::Pki(format!("{}: {e}", path.display())))
 }

@@ -26,14 +26,26 @@ fn roundtrip<T: DeserializeOwned + Serialize>(v: Value) -> Result<Value, String>
     let typed: T = serde_path_to_error::deserialize(v).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
-        if path == "." { inner.to_string() } else { format!("{path}: {inner}") }
+        if path == "." {
+            inner.to_string()
+        } else {
+            format!("{path}: {inner}")
+        }
     })?;
     serde_json::to_value(typed).map_err(|e| e.to_string())
 }
 
 /// Every verb a full read-write resource supports, in upstream's discovery order.
-pub const ALL_VERBS: &[&str] =
-    &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
+pub const ALL_VERBS: &[&str] = &[
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+];
 
 /// One served resource.
 pub struct ResourceType {
@@ -79,7 +91,10 @@ impl ResourceType {
 
     /// The group/resource used in error messages.
     pub fn group_resource(&self) -> crate::status::GroupResource<'static> {
-        crate::status::GroupResource { group: self.group, resource: self.plural }
+        crate::status::GroupResource {
+            group: self.group,
+            resource: self.plural,
+        }
     }
 
     /// Whether the resource has a `status` subresource.
@@ -94,7 +109,11 @@ impl ResourceType {
 
     /// The storage key prefix for this resource: `/registry/<group>/<plural>/`.
     pub fn key_prefix(&self) -> String {
-        let group = if self.group.is_empty() { "core" } else { self.group };
+        let group = if self.group.is_empty() {
+            "core"
+        } else {
+            self.group
+        };
         format!("/registry/{group}/{}/", self.plural)
     }
 
@@ -192,7 +211,16 @@ impl Registry {
         let by_path = resources
             .iter()
             .enumerate()
-            .map(|(i, r)| ((r.group.to_string(), r.version.to_string(), r.plural.to_string()), i))
+            .map(|(i, r)| {
+                (
+                    (
+                        r.group.to_string(),
+                        r.version.to_string(),
+                        r.plural.to_string(),
+                    ),
+                    i,
+                )
+            })
             .collect();
         Registry { resources, by_path }
     }
@@ -211,7 +239,9 @@ impl Registry {
         let group = parts.next()?;
         let plural = parts.next()?;
         let group = if group == "core" { "" } else { group };
-        self.resources.iter().find(|r| r.group == group && r.plural == plural)
+        self.resources
+            .iter()
+            .find(|r| r.group == group && r.plural == plural)
     }
 
     /// Every resource, in registration order.

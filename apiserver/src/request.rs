@@ -169,9 +169,16 @@ mod tests {
 
     #[test]
     fn a_namespace_path_names_the_namespace_itself() {
-        let Route::Resource(p) = route("/api/v1/namespaces/kube-system") else { panic!() };
-        assert_eq!((p.resource.as_str(), p.name.as_deref()), ("namespaces", Some("kube-system")));
-        let Route::Resource(p) = route("/api/v1/namespaces/kube-system/finalize") else { panic!() };
+        let Route::Resource(p) = route("/api/v1/namespaces/kube-system") else {
+            panic!()
+        };
+        assert_eq!(
+            (p.resource.as_str(), p.name.as_deref()),
+            ("namespaces", Some("kube-system"))
+        );
+        let Route::Resource(p) = route("/api/v1/namespaces/kube-system/finalize") else {
+            panic!()
+        };
         assert_eq!(p.subresource.as_deref(), Some("finalize"));
     }
 

@@ -21,11 +21,19 @@ use crate::status::ApiError;
 fn bearer_user(req: &Request<Incoming>, admin_token: &str) -> Option<User> {
     let auth = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
     let token = auth.strip_prefix("Bearer ")?.trim();
-    (token == admin_token).then(|| User { name: "ferrokube-admin".into(), groups: vec!["system:masters".into()] })
+    (token == admin_token).then(|| User {
+        name: "ferrokube-admin".into(),
+        groups: vec!["system:masters".into()],
+    })
 }
 
 /// Handles one request end to end.
-pub async fn handle(state: Arc<Apiserver>, req: Request<Incoming>, user: Option<User>, peer: SocketAddr) -> Response<Body> {
+pub async fn handle(
+    state: Arc<Apiserver>,
+    req: Request<Incoming>,
+    user: Option<User>,
+    peer: SocketAddr,
+) -> Response<Body> {
     let start = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_string();
@@ -44,7 +52,9 @@ pub async fn handle(state: Arc<Apiserver>, req: Request<Incoming>, user: Option<
     }
     .instrument(span)
     .await;
-    state.metrics.observe(&verb, &resource, resp.status().as_u16(), start.elapsed());
+    state
+        .metrics
+        .observe(&verb, &resource, resp.status().as_u16(), start.elapsed());
     resp
 }
 
@@ -67,9 +77,20 @@ fn verb_of(method: &Method, has_name: bool, watch: bool) -> &'static str {
 async fn dispatch(state: &Arc<Apiserver>, req: Request<Incoming>) -> Outcome {
     let path = req.uri().path().to_string();
     let q = query(req.uri().query());
-    let accept = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let accept = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
     let method = req.method().clone();
-    let non_resource = |body: serde_json::Value| Ok(("".to_string(), method.to_string(), json_response(200, serde_json::to_vec(&body).unwrap_or_default())));
+    let non_resource = |body: serde_json::Value| {
+        Ok((
+            "".to_string(),
+            method.to_string(),
+            json_response(200, serde_json::to_vec(&body).unwrap_or_default()),
+        ))
+    };
     match route(&path) {
         Route::Version => non_resource(json!({
             "major": "1",
@@ -84,53 +105,83 @@ async fn dispatch(state: &Arc<Apiserver>, req: Request<Incoming>) -> Outcome {
         })),
         Route::Health => {
             let mut resp = json_response(200, "ok");
-            resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=utf-8"),
+            );
             Ok(("".into(), "GET".into(), resp))
         }
         Route::Metrics => {
             let text = state.metrics.render(&state.objects);
             let mut resp = json_response(200, text);
-            resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
             Ok(("".into(), "GET".into(), resp))
         }
-        Route::OpenApiV2 => Ok(("".into(), "GET".into(), json_response(200, state.openapi.v2().clone()))),
+        Route::OpenApiV2 => Ok((
+            "".into(),
+            "GET".into(),
+            json_response(200, state.openapi.v2().clone()),
+        )),
         Route::OpenApiV3Index => non_resource(state.openapi.v3_index()),
         Route::OpenApiV3(p) => match state.openapi.v3(&p) {
             Some((bytes, _)) => Ok(("".into(), "GET".into(), json_response(200, bytes.clone()))),
             None => Err(("".into(), "GET".into(), ApiError::path_not_found())),
         },
         Route::LegacyVersions => match discovery::wants_aggregated(&accept) {
-            Some(v) => Ok(("".into(), "GET".into(), aggregated(discovery::aggregated(&state.objects.registry, true, v), v))),
+            Some(v) => Ok((
+                "".into(),
+                "GET".into(),
+                aggregated(discovery::aggregated(&state.objects.registry, true, v), v),
+            )),
             None => non_resource(discovery::legacy_versions(&state.server_address)),
         },
         Route::Groups => match discovery::wants_aggregated(&accept) {
-            Some(v) => Ok(("".into(), "GET".into(), aggregated(discovery::aggregated(&state.objects.registry, false, v), v))),
+            Some(v) => Ok((
+                "".into(),
+                "GET".into(),
+                aggregated(discovery::aggregated(&state.objects.registry, false, v), v),
+            )),
             None => non_resource(discovery::groups(&state.objects.registry)),
         },
         Route::Group(g) => match discovery::group(&state.objects.registry, &g) {
             Some(doc) => non_resource(doc),
             None => Err(("".into(), "GET".into(), ApiError::path_not_found())),
         },
-        Route::GroupVersion(g, v) => match discovery::resource_list(&state.objects.registry, &g, &v) {
-            Some(doc) => non_resource(doc),
-            None => Err(("".into(), "GET".into(), ApiError::path_not_found())),
-        },
+        Route::GroupVersion(g, v) => {
+            match discovery::resource_list(&state.objects.registry, &g, &v) {
+                Some(doc) => non_resource(doc),
+                None => Err(("".into(), "GET".into(), ApiError::path_not_found())),
+            }
+        }
         Route::NotFound => Err(("".into(), method.to_string(), ApiError::path_not_found())),
         Route::Resource(p) => {
             let watch = p.watch_prefix || q.get("watch").is_some_and(|w| w == "true" || w == "1");
             let verb = verb_of(&method, p.name.is_some(), watch).to_string();
             let resource = p.resource.clone();
             let headers = req.headers().clone();
-            let user_agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
-            if let Some(len) = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok()) {
-                if len > MAX_BODY {
-                    return Err((resource, verb, ApiError::too_large(MAX_BODY)));
-                }
+            let user_agent = headers
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string();
+            if let Some(len) = headers
+                .get(header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<usize>().ok())
+                && len > MAX_BODY
+            {
+                return Err((resource, verb, ApiError::too_large(MAX_BODY)));
             }
             let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
                 Ok(b) => b.to_bytes(),
                 Err(e) => {
-                    let err = if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+                    let err = if e
+                        .downcast_ref::<http_body_util::LengthLimitError>()
+                        .is_some()
+                    {
                         ApiError::too_large(MAX_BODY)
                     } else {
                         ApiError::bad_request(format!("error reading request body: {e}"))
@@ -138,7 +189,10 @@ async fn dispatch(state: &Arc<Apiserver>, req: Request<Incoming>) -> Outcome {
                     return Err((resource, verb, err));
                 }
             };
-            match state.resource(&method, p, &q, &headers, body, &user_agent).await {
+            match state
+                .resource(&method, p, &q, &headers, body, &user_agent)
+                .await
+            {
                 Ok(resp) => Ok((resource, verb, resp)),
                 Err(e) => Err((resource, verb, e)),
             }

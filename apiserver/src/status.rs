@@ -25,7 +25,7 @@ pub struct ApiError {
     /// The message as upstream words it.
     pub message: String,
     /// `details.name`, `details.group`, `details.kind`, `details.causes`, `retryAfterSeconds`.
-    pub details: Option<StatusDetails>,
+    pub details: Option<Box<StatusDetails>>,
 }
 
 /// The `details` of a `Status`.
@@ -64,16 +64,21 @@ impl std::fmt::Display for GroupResource<'_> {
 
 impl ApiError {
     fn new(code: u16, reason: &'static str, message: impl Into<String>) -> Self {
-        ApiError { code, reason, message: message.into(), details: None }
+        ApiError {
+            code,
+            reason,
+            message: message.into(),
+            details: None,
+        }
     }
 
     fn with_details(mut self, gr: GroupResource<'_>, name: &str) -> Self {
-        self.details = Some(StatusDetails {
+        self.details = Some(Box::new(StatusDetails {
             name: name.to_string(),
             group: gr.group.to_string(),
             kind: gr.resource.to_string(),
             ..Default::default()
-        });
+        }));
         self
     }
 
@@ -84,13 +89,21 @@ impl ApiError {
 
     /// 404 NotFound for a path that names no resource.
     pub fn path_not_found() -> Self {
-        Self::new(404, "NotFound", "the server could not find the requested resource")
+        Self::new(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        )
     }
 
     /// 409 AlreadyExists.
     pub fn already_exists(gr: GroupResource<'_>, name: &str) -> Self {
-        Self::new(409, "AlreadyExists", format!("{gr} \"{name}\" already exists"))
-            .with_details(gr, name)
+        Self::new(
+            409,
+            "AlreadyExists",
+            format!("{gr} \"{name}\" already exists"),
+        )
+        .with_details(gr, name)
     }
 
     /// 409 Conflict for a stale resourceVersion.
@@ -107,26 +120,48 @@ impl ApiError {
 
     /// 409 Conflict with a custom explanation (e.g. a failed UID precondition).
     pub fn conflict_because(gr: GroupResource<'_>, name: &str, why: &str) -> Self {
-        Self::new(409, "Conflict", format!("Operation cannot be fulfilled on {gr} \"{name}\": {why}"))
-            .with_details(gr, name)
+        Self::new(
+            409,
+            "Conflict",
+            format!("Operation cannot be fulfilled on {gr} \"{name}\": {why}"),
+        )
+        .with_details(gr, name)
     }
 
     /// 422 Invalid with field causes; `kind` is the Kind (e.g. `Pod`).
     pub fn invalid(group: &str, kind: &str, name: &str, causes: Vec<StatusCause>) -> Self {
         let list: Vec<String> = causes
             .iter()
-            .map(|c| if c.field.is_empty() { c.message.clone() } else { format!("{}: {}", c.field, c.message) })
+            .map(|c| {
+                if c.field.is_empty() {
+                    c.message.clone()
+                } else {
+                    format!("{}: {}", c.field, c.message)
+                }
+            })
             .collect();
-        let joined = if list.len() == 1 { list[0].clone() } else { format!("[{}]", list.join(", ")) };
-        let gk = if group.is_empty() { kind.to_string() } else { format!("{kind}.{group}") };
-        let mut e = Self::new(422, "Invalid", format!("{gk} \"{name}\" is invalid: {joined}"));
-        e.details = Some(StatusDetails {
+        let joined = if list.len() == 1 {
+            list[0].clone()
+        } else {
+            format!("[{}]", list.join(", "))
+        };
+        let gk = if group.is_empty() {
+            kind.to_string()
+        } else {
+            format!("{kind}.{group}")
+        };
+        let mut e = Self::new(
+            422,
+            "Invalid",
+            format!("{gk} \"{name}\" is invalid: {joined}"),
+        );
+        e.details = Some(Box::new(StatusDetails {
             name: name.to_string(),
             group: group.to_string(),
             kind: kind.to_string(),
             causes,
             retry_after_seconds: None,
-        });
+        }));
         e
     }
 
@@ -160,7 +195,9 @@ impl ApiError {
         Self::new(
             406,
             "NotAcceptable",
-            format!("only the following media types are accepted: application/json, application/yaml, application/vnd.kubernetes.protobuf (requested {accept})"),
+            format!(
+                "only the following media types are accepted: application/json, application/yaml, application/vnd.kubernetes.protobuf (requested {accept})"
+            ),
         )
     }
 
@@ -183,7 +220,20 @@ impl ApiError {
         Self::new(
             415,
             "UnsupportedMediaType",
-            format!("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {content_type})"),
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {content_type})"
+            ),
+        )
+    }
+
+    /// 415 for a create or update body in a media type not decoded here (protobuf, CBOR).
+    pub fn unsupported_body_media_type(content_type: &str) -> Self {
+        Self::new(
+            415,
+            "UnsupportedMediaType",
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {content_type})"
+            ),
         )
     }
 
@@ -201,10 +251,33 @@ impl ApiError {
         Self::new(504, "Timeout", message)
     }
 
+    /// 504 Timeout for a resourceVersion the store has not reached yet, with upstream's
+    /// `ResourceVersionTooLarge` cause (client-go's reflector looks for it) and a retry hint.
+    pub fn too_large_resource_version(requested: i64, current: i64) -> Self {
+        let mut e = Self::new(
+            504,
+            "Timeout",
+            format!("Timeout: Too large resource version: {requested}, current: {current}"),
+        );
+        e.details = Some(Box::new(StatusDetails {
+            causes: vec![StatusCause {
+                reason: "ResourceVersionTooLarge".into(),
+                message: "Too large resource version".into(),
+                field: String::new(),
+            }],
+            retry_after_seconds: Some(1),
+            ..Default::default()
+        }));
+        e
+    }
+
     /// 429 TooManyRequests.
     pub fn too_many_requests(message: impl Into<String>) -> Self {
         let mut e = Self::new(429, "TooManyRequests", message);
-        e.details = Some(StatusDetails { retry_after_seconds: Some(1), ..Default::default() });
+        e.details = Some(Box::new(StatusDetails {
+            retry_after_seconds: Some(1),
+            ..Default::default()
+        }));
         e
     }
 
@@ -236,7 +309,13 @@ impl ApiError {
                     Value::Array(
                         d.causes
                             .iter()
-                            .map(|c| json!({"reason": c.reason, "message": c.message, "field": c.field}))
+                            .map(|c| {
+                                let mut v = json!({"reason": c.reason, "message": c.message});
+                                if !c.field.is_empty() {
+                                    v["field"] = json!(c.field);
+                                }
+                                v
+                            })
                             .collect(),
                     ),
                 );

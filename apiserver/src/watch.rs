@@ -36,7 +36,13 @@ impl Encoder {
         match self.output {
             Output::Table(include) => {
                 let v = obj.value();
-                let table = ferrokube_printers::table(self.group, self.kind, &[&v], jiff::Timestamp::now(), include);
+                let table = ferrokube_printers::table(
+                    self.group,
+                    self.kind,
+                    &[&v],
+                    jiff::Timestamp::now(),
+                    include,
+                );
                 Bytes::from(serde_json::to_vec(&table).unwrap_or_default())
             }
             _ => obj.json.clone(),
@@ -60,7 +66,8 @@ impl Encoder {
             meta["annotations"] = json!({"k8s.io/initial-events-end": "true"});
         }
         let obj = json!({"kind": self.kind, "apiVersion": self.api_version, "metadata": meta});
-        let mut line = serde_json::to_vec(&json!({"type": "BOOKMARK", "object": obj})).unwrap_or_default();
+        let mut line =
+            serde_json::to_vec(&json!({"type": "BOOKMARK", "object": obj})).unwrap_or_default();
         line.push(b'\n');
         Bytes::from(line)
     }
@@ -68,10 +75,10 @@ impl Encoder {
 
 /// Decides what a watcher sees of one change given its filters.
 fn translate(change: &Change, namespace: Option<&str>, opts: &ListOptions) -> Option<&'static str> {
-    if let Some(ns) = namespace {
-        if change.object.namespace != ns {
-            return None;
-        }
+    if let Some(ns) = namespace
+        && change.object.namespace != ns
+    {
+        return None;
     }
     let now = opts.matches(&change.object);
     let before = change.previous.as_ref().is_some_and(|p| opts.matches(p));
@@ -97,28 +104,63 @@ impl Apiserver {
         query: &HashMap<String, String>,
         output: Output,
     ) -> Result<Response<Body>, ApiError> {
-        let bookmarks = query.get("allowWatchBookmarks").is_some_and(|v| v == "true");
+        let bookmarks = query
+            .get("allowWatchBookmarks")
+            .is_some_and(|v| v == "true");
         let send_initial = query.get("sendInitialEvents").map(String::as_str);
         if send_initial == Some("true") {
             if !bookmarks {
-                return Err(ApiError::invalid("meta.k8s.io", "ListOptions", "", vec![crate::strategy::cause("FieldValueForbidden", "allowWatchBookmarks", "Forbidden: allowWatchBookmarks must be set to true when sendInitialEvents is true")]));
+                return Err(ApiError::invalid(
+                    "meta.k8s.io",
+                    "ListOptions",
+                    "",
+                    vec![crate::strategy::cause(
+                        "FieldValueForbidden",
+                        "allowWatchBookmarks",
+                        "Forbidden: allowWatchBookmarks must be set to true when sendInitialEvents is true",
+                    )],
+                ));
             }
             if opts.resource_version_match.as_deref() != Some("NotOlderThan") {
-                return Err(ApiError::invalid("meta.k8s.io", "ListOptions", "", vec![crate::strategy::cause("FieldValueForbidden", "resourceVersionMatch", "Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan")]));
+                return Err(ApiError::invalid(
+                    "meta.k8s.io",
+                    "ListOptions",
+                    "",
+                    vec![crate::strategy::cause(
+                        "FieldValueForbidden",
+                        "resourceVersionMatch",
+                        "Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
+                    )],
+                ));
             }
         } else if opts.resource_version_match.is_some() {
-            return Err(ApiError::invalid("meta.k8s.io", "ListOptions", "", vec![crate::strategy::cause("FieldValueForbidden", "resourceVersionMatch", "Forbidden: resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided")]));
+            return Err(ApiError::invalid(
+                "meta.k8s.io",
+                "ListOptions",
+                "",
+                vec![crate::strategy::cause(
+                    "FieldValueForbidden",
+                    "resourceVersionMatch",
+                    "Forbidden: resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided",
+                )],
+            ));
         }
         let timeout = query
             .get("timeoutSeconds")
             .and_then(|t| t.parse::<u64>().ok())
             .map(Duration::from_secs)
             .unwrap_or(Duration::from_secs(1800));
-        let rv = opts.resource_version.as_deref().map(|v| v.parse::<i64>().unwrap_or(0));
+        let rv = opts
+            .resource_version
+            .as_deref()
+            .map(|v| v.parse::<i64>().unwrap_or(0));
         let (after, initial) = match (rv, send_initial) {
             (_, Some("true")) => {
                 if let Some(rv) = rv.filter(|v| *v > 0) {
-                    self.objects.cache.wait_for(rv, Duration::from_secs(3)).await;
+                    self.objects
+                        .cache
+                        .wait_for(rv, Duration::from_secs(3))
+                        .await;
                 } else {
                     self.objects.sync_cache().await?;
                 }
@@ -131,9 +173,20 @@ impl Apiserver {
             (Some(0), _) => (None, true),
             (Some(rv), _) => (Some(rv), false),
         };
-        let sub = self.objects.cache.subscribe(r, after, initial).map_err(|e| {
-            ApiError::expired(format!("too old resource version: {} ({})", e.requested, e.oldest))
-        })?;
+        let sub = match self.objects.cache.subscribe(r, after, initial) {
+            Ok(sub) => sub,
+            Err(e) => {
+                // As upstream's cacher: once the request is accepted, a too old resourceVersion
+                // is an ERROR event on the stream, not an HTTP error.
+                let expired = ApiError::expired(format!(
+                    "too old resource version: {} ({})",
+                    e.requested, e.oldest
+                ));
+                let mut line = serde_json::to_vec(&error_event(&expired)).unwrap_or_default();
+                line.push(b'\n');
+                return Ok(stream_response(futures::stream::iter([Bytes::from(line)])));
+            }
+        };
         let encoder = Arc::new(Encoder {
             kind: r.kind,
             group: r.group,
@@ -142,16 +195,37 @@ impl Apiserver {
         });
         let namespace = namespace.map(String::from);
         let initial_end = send_initial == Some("true");
-        let stream = async_stream(encoder, sub, namespace, opts, bookmarks, initial_end, timeout, after.unwrap_or(0));
-        let body = StreamBody::new(stream.map(|b| Ok::<_, std::convert::Infallible>(Frame::data(b)))).boxed_unsync();
-        let mut resp = Response::new(body);
-        resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, private"));
-        Ok(resp)
+        let stream = watch_stream(
+            encoder,
+            sub,
+            namespace,
+            opts,
+            bookmarks,
+            initial_end,
+            timeout,
+            after.unwrap_or(0),
+        );
+        Ok(stream_response(stream))
     }
 }
 
-fn async_stream(
+fn stream_response(stream: impl futures::Stream<Item = Bytes> + Send + 'static) -> Response<Body> {
+    let body = StreamBody::new(stream.map(|b| Ok::<_, std::convert::Infallible>(Frame::data(b))))
+        .boxed_unsync();
+    let mut resp = Response::new(body);
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache, private"),
+    );
+    resp
+}
+
+#[allow(clippy::too_many_arguments)] // the request's parts, each distinct
+fn watch_stream(
     encoder: Arc<Encoder>,
     sub: crate::cache::Subscription,
     namespace: Option<String>,
@@ -173,17 +247,15 @@ fn async_stream(
                 return;
             }
         }
-        if initial_end {
-            if tx.send(encoder.bookmark(sub.revision, true)).await.is_err() {
-                return;
-            }
+        if initial_end && tx.send(encoder.bookmark(sub.revision, true)).await.is_err() {
+            return;
         }
         for change in &sub.replay {
             last = last.max(change.revision());
-            if let Some(ty) = translate(change, ns, &opts) {
-                if tx.send(encoder.event(ty, &change.object)).await.is_err() {
-                    return;
-                }
+            if let Some(ty) = translate(change, ns, &opts)
+                && tx.send(encoder.event(ty, &change.object)).await.is_err()
+            {
+                return;
             }
         }
         let mut last_sent = last;
@@ -209,11 +281,10 @@ fn async_stream(
                             continue;
                         }
                         last_sent = last_sent.max(change.revision());
-                        if let Some(ty) = translate(&change, ns, &opts) {
-                            if tx.send(encoder.event(ty, &change.object)).await.is_err() {
+                        if let Some(ty) = translate(&change, ns, &opts)
+                            && tx.send(encoder.event(ty, &change.object)).await.is_err() {
                                 return;
                             }
-                        }
                     }
                     Err(RecvError::Lagged(_)) | Err(RecvError::Closed) => return,
                 }
@@ -223,7 +294,7 @@ fn async_stream(
     tokio_stream::wrappers::ReceiverStream::new(rx)
 }
 
-/// An error event for a watch stream (kept for symmetry with upstream's ERROR events).
-pub fn error_event(e: &ApiError) -> Value {
+/// A watch `ERROR` event carrying a `Status`.
+fn error_event(e: &ApiError) -> Value {
     json!({"type": "ERROR", "object": e.to_status()})
 }

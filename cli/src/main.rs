@@ -8,7 +8,11 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "ferrokube", version, about = "A Kubernetes-compatible control plane and node agent")]
+#[command(
+    name = "ferrokube",
+    version,
+    about = "A Kubernetes-compatible control plane and node agent"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

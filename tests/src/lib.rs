@@ -24,7 +24,10 @@ pub fn ferrokube_bin() -> PathBuf {
         return PathBuf::from(p);
     }
     let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe.parent().and_then(Path::parent).expect("target profile dir");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target profile dir");
     dir.join("ferrokube")
 }
 
@@ -49,7 +52,12 @@ impl Cluster {
     pub fn any() -> Result<Self> {
         if let Ok(kc) = std::env::var("FERROKUBE_TEST_KUBECONFIG") {
             let dir = tempfile::tempdir()?;
-            return Ok(Cluster { child: None, dir, kubeconfig: PathBuf::from(kc), server: String::new() });
+            return Ok(Cluster {
+                child: None,
+                dir,
+                kubeconfig: PathBuf::from(kc),
+                server: String::new(),
+            });
         }
         Self::start()
     }
@@ -57,7 +65,10 @@ impl Cluster {
     /// Starts a server with options.
     pub fn start_with(opts: Options) -> Result<Self> {
         let dir = tempfile::tempdir()?;
-        let data_dir = opts.data_dir.clone().unwrap_or_else(|| dir.path().join("data"));
+        let data_dir = opts
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| dir.path().join("data"));
         let _ = std::fs::remove_file(data_dir.join("port"));
         let log = std::fs::File::create(dir.path().join("server.log"))?;
         let mut cmd = Command::new(ferrokube_bin());
@@ -66,13 +77,18 @@ impl Cluster {
             .arg(&data_dir)
             .args(["--bind-address", "127.0.0.1", "--secure-port", "0"])
             .args(&opts.args)
-            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .stdout(Stdio::null())
             .stderr(log);
         if let Some(ds) = &opts.datastore {
             cmd.arg("--datastore").arg(ds);
         }
-        let child = cmd.spawn().with_context(|| format!("start {}", ferrokube_bin().display()))?;
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("start {}", ferrokube_bin().display()))?;
         let mut cluster = Cluster {
             child: Some(child),
             dir,
@@ -81,13 +97,19 @@ impl Cluster {
         };
         let deadline = Instant::now() + Duration::from_secs(60);
         let port = loop {
-            if let Ok(p) = std::fs::read_to_string(data_dir.join("port")) {
-                if let Ok(p) = p.trim().parse::<u16>() {
+            if let Ok(p) = std::fs::read_to_string(data_dir.join("port"))
+                && let Ok(p) = p.trim().parse::<u16>() {
                     break p;
                 }
-            }
-            if let Some(status) = cluster.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
-                bail!("ferrokube exited with {status} before serving:\n{}", cluster.log());
+            if let Some(status) = cluster
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                bail!(
+                    "ferrokube exited with {status} before serving:\n{}",
+                    cluster.log()
+                );
             }
             if Instant::now() > deadline {
                 bail!("ferrokube did not start within 60 s:\n{}", cluster.log());
@@ -121,7 +143,8 @@ impl Cluster {
     /// A `kubectl` command for a given binary (e.g. the 1.33 one).
     pub fn kubectl_binary(&self, bin: &str) -> Command {
         let mut cmd = Command::new(bin);
-        cmd.env("KUBECONFIG", &self.kubeconfig).env_remove("KUBECTL_EXTERNAL_DIFF");
+        cmd.env("KUBECONFIG", &self.kubeconfig)
+            .env_remove("KUBECTL_EXTERNAL_DIFF");
         cmd
     }
 
@@ -141,7 +164,11 @@ impl Cluster {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()?;
-        child.stdin.take().context("stdin")?.write_all(stdin.as_bytes())?;
+        child
+            .stdin
+            .take()
+            .context("stdin")?
+            .write_all(stdin.as_bytes())?;
         let out = child.wait_with_output()?;
         check(&out, args)
     }
@@ -150,7 +177,11 @@ impl Cluster {
     pub fn kubectl_err(&self, args: &[&str]) -> Result<String> {
         let out = self.kubectl().args(args).output()?;
         if out.status.success() {
-            bail!("kubectl {} succeeded unexpectedly: {}", args.join(" "), String::from_utf8_lossy(&out.stdout));
+            bail!(
+                "kubectl {} succeeded unexpectedly: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stdout)
+            );
         }
         Ok(String::from_utf8_lossy(&out.stderr).into_owned())
     }

@@ -27,7 +27,11 @@ fn container(c: &mut Value) {
     set_default(c, "terminationMessagePath", json!("/dev/termination-log"));
     set_default(c, "terminationMessagePolicy", json!("File"));
     set_default(c, "resources", json!({}));
-    let image = c.get("image").and_then(Value::as_str).unwrap_or("").to_string();
+    let image = c
+        .get("image")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     set_default(c, "imagePullPolicy", json!(pull_policy_for(&image)));
     if let Some(ports) = c.get_mut("ports").and_then(Value::as_array_mut) {
         for p in ports {
@@ -48,7 +52,10 @@ fn container(c: &mut Value) {
     }
     if let Some(env) = c.get_mut("env").and_then(Value::as_array_mut) {
         for e in env {
-            if let Some(f) = e.pointer_mut("/valueFrom/fieldRef").filter(|f| f.is_object()) {
+            if let Some(f) = e
+                .pointer_mut("/valueFrom/fieldRef")
+                .filter(|f| f.is_object())
+            {
                 set_default(f, "apiVersion", json!("v1"));
             }
         }

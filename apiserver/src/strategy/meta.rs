@@ -9,11 +9,19 @@ use crate::registry::ResourceType;
 use crate::status::StatusCause;
 
 fn to_cause(e: &FieldError) -> StatusCause {
-    StatusCause { reason: e.reason().to_string(), message: e.body(), field: e.field.clone() }
+    StatusCause {
+        reason: e.reason().to_string(),
+        message: e.body(),
+        field: e.field.clone(),
+    }
 }
 
 /// Validates `metadata` of a new (`old` None) or updated object.
-pub fn validate_object_meta(r: &ResourceType, obj: &Value, old: Option<&Value>) -> Vec<StatusCause> {
+pub fn validate_object_meta(
+    r: &ResourceType,
+    obj: &Value,
+    old: Option<&Value>,
+) -> Vec<StatusCause> {
     let meta = obj.get("metadata").cloned().unwrap_or(Value::Null);
     let rule: &v::NameValidator = match r.strategy.name_rule() {
         NameRule::Subdomain => &v::name_is_dns_subdomain,

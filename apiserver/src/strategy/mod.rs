@@ -81,7 +81,11 @@ pub fn at<'a>(obj: &'a Value, path: &str) -> Option<&'a Value> {
 
 /// A `StatusCause` for a field error, with upstream's reason names.
 pub fn cause(reason: &str, field: &str, message: impl Into<String>) -> StatusCause {
-    StatusCause { reason: reason.to_string(), message: message.into(), field: field.to_string() }
+    StatusCause {
+        reason: reason.to_string(),
+        message: message.into(),
+        field: field.to_string(),
+    }
 }
 
 /// `Required value` cause.
@@ -103,7 +107,10 @@ pub fn immutable(field: &str, value: &Value) -> StatusCause {
     cause(
         "FieldValueInvalid",
         field,
-        format!("Invalid value: {}: field is immutable", display_value(value)),
+        format!(
+            "Invalid value: {}: field is immutable",
+            display_value(value)
+        ),
     )
 }
 

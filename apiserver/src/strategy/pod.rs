@@ -52,22 +52,26 @@ impl Strategy for PodStrategy {
                             format!("Duplicate value: {name:?}"),
                         ));
                     }
-                    if c.get("image").and_then(Value::as_str).unwrap_or("").is_empty() {
+                    if c.get("image")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .is_empty()
+                    {
                         causes.push(required(&format!("spec.containers[{i}].image")));
                     }
                 }
             }
         }
-        if let Some(rp) = str_at(obj, "spec.restartPolicy") {
-            if !["Always", "OnFailure", "Never"].contains(&rp) {
-                causes.push(super::cause(
+        if let Some(rp) = str_at(obj, "spec.restartPolicy")
+            && !["Always", "OnFailure", "Never"].contains(&rp)
+        {
+            causes.push(super::cause(
                     "FieldValueNotSupported",
                     "spec.restartPolicy",
                     format!(
                         "Unsupported value: {rp:?}: supported values: \"Always\", \"OnFailure\", \"Never\""
                     ),
                 ));
-            }
         }
         causes
     }
@@ -102,10 +106,10 @@ impl Strategy for PodStrategy {
                 "Forbidden: pod updates may not change fields other than `spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)",
             ));
         }
-        if let (Some(n), Some(o)) = (str_at(obj, "spec.nodeName"), str_at(old, "spec.nodeName")) {
-            if n != o {
-                causes.push(invalid("spec.nodeName", &json!(n), "field is immutable"));
-            }
+        if let (Some(n), Some(o)) = (str_at(obj, "spec.nodeName"), str_at(old, "spec.nodeName"))
+            && n != o
+        {
+            causes.push(invalid("spec.nodeName", &json!(n), "field is immutable"));
         }
         causes
     }
@@ -147,7 +151,10 @@ impl Strategy for PodStrategy {
 pub fn qos_class(pod: &Value) -> &'static str {
     let mut containers: Vec<&Value> = Vec::new();
     for list in ["containers", "initContainers"] {
-        if let Some(cs) = pod.pointer(&format!("/spec/{list}")).and_then(Value::as_array) {
+        if let Some(cs) = pod
+            .pointer(&format!("/spec/{list}"))
+            .and_then(Value::as_array)
+        {
             containers.extend(cs.iter());
         }
     }
@@ -182,19 +189,27 @@ pub fn qos_class(pod: &Value) -> &'static str {
 /// `kube-api-access-*` projected token volume and its mounts) and the default
 /// not-ready/unreachable tolerations (DefaultTolerationSeconds, 300 s).
 pub fn admit(pod: &mut Value, suffix: &str) {
-    let Some(spec) = pod.get_mut("spec").filter(|s| s.is_object()) else { return };
+    let Some(spec) = pod.get_mut("spec").filter(|s| s.is_object()) else {
+        return;
+    };
     let sa = set_default(spec, "serviceAccountName", json!("default")).clone();
     set_default(spec, "serviceAccount", sa);
-    let automount = spec.get("automountServiceAccountToken").and_then(Value::as_bool) != Some(false);
+    let automount = spec
+        .get("automountServiceAccountToken")
+        .and_then(Value::as_bool)
+        != Some(false);
     let mount_path = "/var/run/secrets/kubernetes.io/serviceaccount";
     let already_mounted = spec
         .get("containers")
         .and_then(Value::as_array)
         .map(|cs| {
             cs.iter().any(|c| {
-                c.get("volumeMounts").and_then(Value::as_array).is_some_and(|ms| {
-                    ms.iter().any(|m| m.get("mountPath").and_then(Value::as_str) == Some(mount_path))
-                })
+                c.get("volumeMounts")
+                    .and_then(Value::as_array)
+                    .is_some_and(|ms| {
+                        ms.iter()
+                            .any(|m| m.get("mountPath").and_then(Value::as_str) == Some(mount_path))
+                    })
             })
         })
         .unwrap_or(false);
@@ -228,7 +243,10 @@ pub fn admit(pod: &mut Value, suffix: &str) {
     }
     let tolerations = set_default(spec, "tolerations", json!([]));
     if let Some(list) = tolerations.as_array_mut() {
-        for key in ["node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"] {
+        for key in [
+            "node.kubernetes.io/not-ready",
+            "node.kubernetes.io/unreachable",
+        ] {
             let covered = list.iter().any(|t| {
                 let k = t.get("key").and_then(Value::as_str);
                 let effect = t.get("effect").and_then(Value::as_str).unwrap_or("");

@@ -19,8 +19,13 @@ impl Strategy for ServiceStrategy {
     }
 
     fn default(&self, obj: &mut Value) {
-        let Some(spec) = obj.get_mut("spec").filter(|s| s.is_object()) else { return };
-        let ty = set_default(spec, "type", json!("ClusterIP")).as_str().unwrap_or("").to_string();
+        let Some(spec) = obj.get_mut("spec").filter(|s| s.is_object()) else {
+            return;
+        };
+        let ty = set_default(spec, "type", json!("ClusterIP"))
+            .as_str()
+            .unwrap_or("")
+            .to_string();
         set_default(spec, "sessionAffinity", json!("None"));
         if ty != "ExternalName" {
             set_default(spec, "internalTrafficPolicy", json!("Cluster"));
@@ -46,7 +51,10 @@ impl Strategy for ServiceStrategy {
     }
 
     fn prepare_for_update(&self, obj: &mut Value, old: &Value) {
-        obj["status"] = old.get("status").cloned().unwrap_or(json!({"loadBalancer": {}}));
+        obj["status"] = old
+            .get("status")
+            .cloned()
+            .unwrap_or(json!({"loadBalancer": {}}));
     }
 
     fn validate(&self, obj: &Value) -> Vec<StatusCause> {
@@ -75,7 +83,12 @@ impl Strategy for ServiceStrategy {
                     )),
                     _ => {}
                 }
-                if ports.len() > 1 && p.get("name").and_then(Value::as_str).unwrap_or("").is_empty() {
+                if ports.len() > 1
+                    && p.get("name")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .is_empty()
+                {
                     causes.push(required(&format!("spec.ports[{i}].name")));
                 }
             }

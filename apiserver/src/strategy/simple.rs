@@ -84,6 +84,7 @@ pub struct SecretStrategy;
 impl Strategy for SecretStrategy {
     fn default(&self, obj: &mut Value) {
         set_default(obj, "type", json!("Opaque"));
+        fold_string_data(obj);
     }
 
     fn field_labels(&self) -> &'static [&'static str] {
@@ -92,6 +93,34 @@ impl Strategy for SecretStrategy {
 
     fn field_value(&self, obj: &Value, field: &str) -> Option<String> {
         Some(str_at(obj, field).unwrap_or("").to_string())
+    }
+}
+
+/// Moves the write-only `stringData` into `data` (base64), its keys winning, as upstream's
+/// conversion does; `stringData` is never stored.
+fn fold_string_data(obj: &mut Value) {
+    use base64::Engine;
+    let Some(fields) = obj.as_object_mut() else {
+        return;
+    };
+    let Some(Value::Object(entries)) = fields.remove("stringData") else {
+        return;
+    };
+    if entries.is_empty() {
+        return;
+    }
+    let data = fields.entry("data").or_insert_with(|| json!({}));
+    if !data.is_object() {
+        *data = json!({});
+    }
+    if let Some(data) = data.as_object_mut() {
+        for (k, v) in entries {
+            let text = v.as_str().unwrap_or_default();
+            data.insert(
+                k,
+                json!(base64::engine::general_purpose::STANDARD.encode(text)),
+            );
+        }
     }
 }
 
@@ -122,7 +151,14 @@ impl Strategy for EventStrategy {
         if field == "source" {
             let component = str_at(obj, "source.component").unwrap_or("");
             let reporting = str_at(obj, "reportingComponent").unwrap_or("");
-            return Some(if component.is_empty() { reporting } else { component }.to_string());
+            return Some(
+                if component.is_empty() {
+                    reporting
+                } else {
+                    component
+                }
+                .to_string(),
+            );
         }
         Some(str_at(obj, field).unwrap_or("").to_string())
     }

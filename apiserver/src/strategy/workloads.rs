@@ -41,7 +41,9 @@ pub static CRONJOB: WorkloadStrategy = WorkloadStrategy(Workload::CronJob);
 
 impl Strategy for WorkloadStrategy {
     fn default(&self, obj: &mut Value) {
-        let Some(spec) = obj.get_mut("spec").filter(|s| s.is_object()) else { return };
+        let Some(spec) = obj.get_mut("spec").filter(|s| s.is_object()) else {
+            return;
+        };
         match self.0 {
             Workload::Deployment => {
                 set_default(spec, "replicas", json!(1));
@@ -71,7 +73,10 @@ impl Strategy for WorkloadStrategy {
                 let policy = set_default(spec, "persistentVolumeClaimRetentionPolicy", json!({}));
                 set_default(policy, "whenDeleted", json!("Retain"));
                 set_default(policy, "whenScaled", json!("Retain"));
-                if let Some(vcts) = spec.get_mut("volumeClaimTemplates").and_then(Value::as_array_mut) {
+                if let Some(vcts) = spec
+                    .get_mut("volumeClaimTemplates")
+                    .and_then(Value::as_array_mut)
+                {
                     for t in vcts {
                         set_default(t, "apiVersion", json!("v1"));
                         set_default(t, "kind", json!("PersistentVolumeClaim"));
@@ -108,21 +113,23 @@ impl Strategy for WorkloadStrategy {
                 set_default(spec, "suspend", json!(false));
                 set_default(spec, "successfulJobsHistoryLimit", json!(3));
                 set_default(spec, "failedJobsHistoryLimit", json!(1));
-                if let Some(jt) = spec.pointer_mut("/jobTemplate/spec").filter(|s| s.is_object()) {
-                    if let Some(t) = jt.get_mut("template") {
-                        defaults::pod_template(t);
-                    }
+                if let Some(jt) = spec
+                    .pointer_mut("/jobTemplate/spec")
+                    .filter(|s| s.is_object())
+                    && let Some(t) = jt.get_mut("template")
+                {
+                    defaults::pod_template(t);
                 }
             }
         }
         if let Some(t) = spec.get_mut("template") {
             defaults::pod_template(t);
-            if self.0 == Workload::Job {
-                if let Some(s) = t.get_mut("spec").filter(|s| s.is_object()) {
-                    // A Job's pods never restart in place by default.
-                    if s.get("restartPolicy") == Some(&json!("Always")) {
-                        s["restartPolicy"] = json!("Never");
-                    }
+            if self.0 == Workload::Job
+                && let Some(s) = t.get_mut("spec").filter(|s| s.is_object())
+            {
+                // A Job's pods never restart in place by default.
+                if s.get("restartPolicy") == Some(&json!("Always")) {
+                    s["restartPolicy"] = json!("Never");
                 }
             }
         }
@@ -142,19 +149,24 @@ impl Strategy for WorkloadStrategy {
     fn validate(&self, obj: &Value) -> Vec<StatusCause> {
         let mut causes = Vec::new();
         if self.0 == Workload::CronJob {
-            if obj.pointer("/spec/schedule").and_then(Value::as_str).unwrap_or("").is_empty() {
+            if obj
+                .pointer("/spec/schedule")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .is_empty()
+            {
                 causes.push(required("spec.schedule"));
             }
             return causes;
         }
-        if let Some(r) = obj.pointer("/spec/replicas").and_then(Value::as_i64) {
-            if r < 0 {
-                causes.push(invalid(
-                    "spec.replicas",
-                    &json!(r),
-                    "must be greater than or equal to 0",
-                ));
-            }
+        if let Some(r) = obj.pointer("/spec/replicas").and_then(Value::as_i64)
+            && r < 0
+        {
+            causes.push(invalid(
+                "spec.replicas",
+                &json!(r),
+                "must be greater than or equal to 0",
+            ));
         }
         let selector = obj.pointer("/spec/selector");
         let template_labels = obj
@@ -165,10 +177,20 @@ impl Strategy for WorkloadStrategy {
         match selector {
             None | Some(Value::Null) => causes.push(required("spec.selector")),
             Some(sel) => {
-                let empty = sel.get("matchLabels").and_then(Value::as_object).is_none_or(|m| m.is_empty())
-                    && sel.get("matchExpressions").and_then(Value::as_array).is_none_or(|m| m.is_empty());
+                let empty = sel
+                    .get("matchLabels")
+                    .and_then(Value::as_object)
+                    .is_none_or(|m| m.is_empty())
+                    && sel
+                        .get("matchExpressions")
+                        .and_then(Value::as_array)
+                        .is_none_or(|m| m.is_empty());
                 if empty {
-                    causes.push(invalid("spec.selector", sel, "empty selector is invalid for deployment"));
+                    causes.push(invalid(
+                        "spec.selector",
+                        sel,
+                        "empty selector is invalid for deployment",
+                    ));
                 } else if !selector_matches(sel, &template_labels) {
                     causes.push(invalid(
                         "spec.template.metadata.labels",
@@ -178,19 +200,24 @@ impl Strategy for WorkloadStrategy {
                 }
             }
         }
-        if obj.pointer("/spec/template/spec/containers").and_then(Value::as_array).is_none_or(|c| c.is_empty()) {
+        if obj
+            .pointer("/spec/template/spec/containers")
+            .and_then(Value::as_array)
+            .is_none_or(|c| c.is_empty())
+        {
             causes.push(required("spec.template.spec.containers"));
         }
-        if self.0 == Workload::Deployment || self.0 == Workload::ReplicaSet {
-            if let Some(rp) = obj.pointer("/spec/template/spec/restartPolicy").and_then(Value::as_str) {
-                if rp != "Always" {
-                    causes.push(cause(
-                        "FieldValueNotSupported",
-                        "spec.template.spec.restartPolicy",
-                        format!("Unsupported value: {rp:?}: supported values: \"Always\""),
-                    ));
-                }
-            }
+        if (self.0 == Workload::Deployment || self.0 == Workload::ReplicaSet)
+            && let Some(rp) = obj
+                .pointer("/spec/template/spec/restartPolicy")
+                .and_then(Value::as_str)
+            && rp != "Always"
+        {
+            causes.push(cause(
+                "FieldValueNotSupported",
+                "spec.template.spec.restartPolicy",
+                format!("Unsupported value: {rp:?}: supported values: \"Always\""),
+            ));
         }
         causes
     }
@@ -216,7 +243,12 @@ impl Strategy for WorkloadStrategy {
 
     fn field_value(&self, obj: &Value, field: &str) -> Option<String> {
         let path = format!("/{}", field.replace('.', "/"));
-        Some(obj.pointer(&path).and_then(Value::as_i64).unwrap_or(0).to_string())
+        Some(
+            obj.pointer(&path)
+                .and_then(Value::as_i64)
+                .unwrap_or(0)
+                .to_string(),
+        )
     }
 }
 
@@ -236,9 +268,19 @@ fn generate_job_selector(obj: &mut Value) {
     if obj.pointer("/spec/manualSelector").and_then(Value::as_bool) == Some(true) {
         return;
     }
-    let uid = obj.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or("").to_string();
-    let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
-    let Some(spec) = obj.get_mut("spec").filter(|s| s.is_object()) else { return };
+    let uid = obj
+        .pointer("/metadata/uid")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let name = obj
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let Some(spec) = obj.get_mut("spec").filter(|s| s.is_object()) else {
+        return;
+    };
     spec["selector"] = json!({"matchLabels": {"batch.kubernetes.io/controller-uid": uid}});
     if let Some(t) = spec.get_mut("template").filter(|t| t.is_object()) {
         let meta = set_default(t, "metadata", json!({}));
