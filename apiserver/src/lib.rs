@@ -20,6 +20,7 @@ pub mod pki;
 pub mod registry;
 pub mod request;
 pub mod status;
+pub mod storage_metrics;
 pub mod strategy;
 pub mod watch;
 
@@ -131,7 +132,7 @@ pub struct Apiserver {
     /// The address clients reach us at (`host:port`).
     pub server_address: String,
     /// Prometheus metrics.
-    pub metrics: metrics::Metrics,
+    pub metrics: Arc<metrics::Metrics>,
     /// The CA certificate (PEM) published in every namespace's `kube-root-ca.crt`.
     pub ca_cert: String,
 }
@@ -173,7 +174,11 @@ pub async fn run(
         sans.push(config.bind_address.to_string());
     }
     let pki = pki::Pki::load_or_create(&config.data_dir, &sans)?;
-    let backend = ferrokube_storage::open(&datastore).await?;
+    let metrics = Arc::new(metrics::Metrics::new());
+    let backend = storage_metrics::Instrumented::wrap(
+        ferrokube_storage::open(&datastore).await?,
+        metrics.clone(),
+    );
     let registry = Arc::new(Registry::new());
     let cache =
         WatchCache::start(registry.clone(), backend.clone(), config.watch_cache_window).await?;
@@ -224,7 +229,7 @@ pub async fn run(
         schemas: OpenApiSchemas::new(definitions),
         admin_token: pki.admin_token.clone(),
         server_address: server_address.clone(),
-        metrics: metrics::Metrics::new(),
+        metrics,
         ca_cert: pki.ca_cert.clone(),
     });
     bootstrap::ensure_defaults(&state).await?;

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::fmt::Write;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use crate::objects::Objects;
@@ -24,6 +25,36 @@ struct Histogram {
 pub struct Metrics {
     requests: Mutex<HashMap<(String, String, u16), u64>>,
     latency: Mutex<HashMap<(String, String), Histogram>>,
+    storage: Mutex<HashMap<&'static str, Histogram>>,
+    watches: AtomicI64,
+}
+
+impl Histogram {
+    fn observe(&mut self, secs: f64) {
+        if self.counts.is_empty() {
+            self.counts = vec![0; BUCKETS.len()];
+        }
+        for (i, b) in BUCKETS.iter().enumerate() {
+            if secs <= *b {
+                self.counts[i] += 1;
+            }
+        }
+        self.sum += secs;
+        self.count += 1;
+    }
+
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        for (i, b) in BUCKETS.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{{labels},le=\"{b}\"}} {}",
+                self.counts[i]
+            );
+        }
+        let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {}", self.count);
+        let _ = writeln!(out, "{name}_sum{{{labels}}} {}", self.sum);
+        let _ = writeln!(out, "{name}_count{{{labels}}} {}", self.count);
+    }
 }
 
 impl Metrics {
@@ -44,20 +75,20 @@ impl Metrics {
             return;
         }
         let mut lat = self.latency.lock().expect("metrics lock");
-        let h = lat
-            .entry((verb.into(), resource.into()))
-            .or_insert_with(|| Histogram {
-                counts: vec![0; BUCKETS.len()],
-                ..Default::default()
-            });
-        let secs = took.as_secs_f64();
-        for (i, b) in BUCKETS.iter().enumerate() {
-            if secs <= *b {
-                h.counts[i] += 1;
-            }
-        }
-        h.sum += secs;
-        h.count += 1;
+        lat.entry((verb.into(), resource.into()))
+            .or_default()
+            .observe(took.as_secs_f64());
+    }
+
+    /// Records one store call (`create`, `update`, `delete`, `get`, `list`, ...).
+    pub fn observe_storage(&self, operation: &'static str, took: Duration) {
+        let mut st = self.storage.lock().expect("metrics lock");
+        st.entry(operation).or_default().observe(took.as_secs_f64());
+    }
+
+    /// A watch started (+1) or ended (-1).
+    pub fn watch_delta(&self, delta: i64) {
+        self.watches.fetch_add(delta, Ordering::Relaxed);
     }
 
     /// The text exposition format.
@@ -83,31 +114,32 @@ impl Metrics {
         let mut keys: Vec<_> = lat.keys().cloned().collect();
         keys.sort();
         for key in keys {
-            let h = &lat[&key];
             let (verb, resource) = &key;
-            for (i, b) in BUCKETS.iter().enumerate() {
-                let _ = writeln!(
-                    out,
-                    "apiserver_request_duration_seconds_bucket{{resource=\"{resource}\",verb=\"{verb}\",le=\"{b}\"}} {}",
-                    h.counts[i]
-                );
-            }
-            let _ = writeln!(
-                out,
-                "apiserver_request_duration_seconds_bucket{{resource=\"{resource}\",verb=\"{verb}\",le=\"+Inf\"}} {}",
-                h.count
-            );
-            let _ = writeln!(
-                out,
-                "apiserver_request_duration_seconds_sum{{resource=\"{resource}\",verb=\"{verb}\"}} {}",
-                h.sum
-            );
-            let _ = writeln!(
-                out,
-                "apiserver_request_duration_seconds_count{{resource=\"{resource}\",verb=\"{verb}\"}} {}",
-                h.count
+            lat[&key].render(
+                &mut out,
+                "apiserver_request_duration_seconds",
+                &format!("resource=\"{resource}\",verb=\"{verb}\""),
             );
         }
+        drop(lat);
+        out.push_str("# HELP apiserver_longrunning_requests Gauge of all active long-running apiserver requests.\n# TYPE apiserver_longrunning_requests gauge\n");
+        let _ = writeln!(
+            out,
+            "apiserver_longrunning_requests{{verb=\"WATCH\"}} {}",
+            self.watches.load(Ordering::Relaxed)
+        );
+        out.push_str("# HELP etcd_request_duration_seconds Store request latency in seconds for each operation.\n# TYPE etcd_request_duration_seconds histogram\n");
+        let st = self.storage.lock().expect("metrics lock");
+        let mut ops: Vec<_> = st.keys().copied().collect();
+        ops.sort();
+        for op in ops {
+            st[op].render(
+                &mut out,
+                "etcd_request_duration_seconds",
+                &format!("operation=\"{op}\""),
+            );
+        }
+        drop(st);
         out.push_str("# HELP apiserver_storage_objects Number of stored objects at the time of last check split by kind.\n# TYPE apiserver_storage_objects gauge\n");
         for r in objects.registry.all() {
             let name = if r.group.is_empty() {

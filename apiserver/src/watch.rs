@@ -205,7 +205,22 @@ impl Apiserver {
             timeout,
             after.unwrap_or(0),
         );
-        Ok(stream_response(stream))
+        self.metrics.watch_delta(1);
+        let metrics = self.metrics.clone();
+        let guard = WatchGuard(metrics);
+        Ok(stream_response(stream.map(move |b| {
+            let _keep = &guard;
+            b
+        })))
+    }
+}
+
+/// Counts a watch as active for as long as its response stream lives.
+struct WatchGuard(Arc<crate::metrics::Metrics>);
+
+impl Drop for WatchGuard {
+    fn drop(&mut self) {
+        self.0.watch_delta(-1);
     }
 }
 
