@@ -29,6 +29,7 @@ struct Encoder {
     group: &'static str,
     api_version: String,
     output: Output,
+    headers_sent: std::sync::atomic::AtomicBool,
 }
 
 impl Encoder {
@@ -36,12 +37,22 @@ impl Encoder {
         match self.output {
             Output::Table(include) => {
                 let v = obj.value();
-                let table = ferrokube_printers::table(
+                // Column definitions go with the first event only, as upstream's watch encoder does.
+                let first = !self
+                    .headers_sent
+                    .swap(true, std::sync::atomic::Ordering::Relaxed);
+                let options = ferrokube_printers::TableOptions {
+                    include_object: include,
+                    no_headers: !first,
+                    resource_version: Some(obj.revision.to_string()),
+                    ..Default::default()
+                };
+                let table = ferrokube_printers::table_with_options(
                     self.group,
                     self.kind,
                     &[&v],
                     jiff::Timestamp::now(),
-                    include,
+                    &options,
                 );
                 Bytes::from(serde_json::to_vec(&table).unwrap_or_default())
             }
@@ -192,6 +203,7 @@ impl Apiserver {
             group: r.group,
             api_version: r.api_version(),
             output,
+            headers_sent: Default::default(),
         });
         let namespace = namespace.map(String::from);
         let initial_end = send_initial == Some("true");
