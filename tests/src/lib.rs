@@ -98,9 +98,10 @@ impl Cluster {
         let deadline = Instant::now() + Duration::from_secs(60);
         let port = loop {
             if let Ok(p) = std::fs::read_to_string(data_dir.join("port"))
-                && let Ok(p) = p.trim().parse::<u16>() {
-                    break p;
-                }
+                && let Ok(p) = p.trim().parse::<u16>()
+            {
+                break p;
+            }
             if let Some(status) = cluster
                 .child
                 .as_mut()
