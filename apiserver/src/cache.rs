@@ -3,7 +3,7 @@
 //! from here; writes go to the store and come back through the watch.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::Bytes;
 use ferrokube_storage::{Backend, EventKind, KeyValue, Revision, WatchEvent};
@@ -30,6 +30,8 @@ pub struct CachedObject {
     pub labels: BTreeMap<String, String>,
     /// The selectable fields of this resource (besides name and namespace).
     pub fields: Vec<(&'static str, String)>,
+    /// Whether `metadata.deletionTimestamp` is set.
+    pub deleting: bool,
 }
 
 impl CachedObject {
@@ -72,9 +74,27 @@ pub struct Change {
     pub object: Arc<CachedObject>,
     /// The object before the change.
     pub previous: Option<Arc<CachedObject>>,
+    /// The JSON watch event lines (ADDED, MODIFIED, DELETED), encoded once and shared by
+    /// every watcher.
+    lines: [OnceLock<Bytes>; 3],
 }
 
 impl Change {
+    /// A new change.
+    pub fn new(kind: ChangeKind, object: Arc<CachedObject>, previous: Option<Arc<CachedObject>>) -> Self {
+        Change { kind, object, previous, lines: Default::default() }
+    }
+
+    /// The JSON watch event line `{"type":TY,"object":...}\n` for this change's object.
+    pub fn json_line(&self, ty: &'static str) -> Bytes {
+        let slot = match ty {
+            "ADDED" => &self.lines[0],
+            "MODIFIED" => &self.lines[1],
+            _ => &self.lines[2],
+        };
+        slot.get_or_init(|| event_line(ty, &self.object.json)).clone()
+    }
+
     /// The revision of the change.
     pub fn revision(&self) -> Revision {
         self.object.revision
@@ -117,6 +137,9 @@ pub struct WatchCache {
     states: HashMap<(&'static str, &'static str), Mutex<ResourceState>>,
     revision: watch::Sender<Revision>,
     window_size: usize,
+    /// Objects this server just wrote, by revision, so the store's event for the write need
+    /// not be decoded again.
+    primed: Mutex<HashMap<Revision, Arc<CachedObject>>>,
 }
 
 impl WatchCache {
@@ -146,6 +169,7 @@ impl WatchCache {
             states,
             revision,
             window_size,
+            primed: Mutex::new(HashMap::new()),
         });
         for kv in listed.kvs {
             if let Some((r, obj)) = cache.decode(&kv, kv.mod_revision) {
@@ -190,13 +214,33 @@ impl WatchCache {
         Some((r, cached_object(r, &mut value, revision)))
     }
 
+    /// Hands the cache the object this server just stored at `obj.revision` under `key`.
+    pub fn prime(&self, obj: Arc<CachedObject>) {
+        let mut primed = self.primed.lock().expect("cache lock");
+        if primed.len() > 100_000 {
+            primed.clear();
+        }
+        primed.insert(obj.revision, obj);
+    }
+
+    fn take_primed(&self, ev: &WatchEvent) -> Option<(&ResourceType, Arc<CachedObject>)> {
+        if ev.kind != EventKind::Put {
+            return None;
+        }
+        let obj = self.primed.lock().expect("cache lock").remove(&ev.revision())?;
+        let r = self.registry.for_key(&ev.kv.key)?;
+        (r.key(&obj.namespace, &obj.name) == ev.kv.key).then_some((r, obj))
+    }
+
     fn apply(&self, ev: WatchEvent) {
         let revision = ev.revision();
-        if let Some((r, obj)) = self.decode(&ev.kv, revision) {
+        let decoded = self
+            .take_primed(&ev)
+            .or_else(|| self.decode(&ev.kv, revision).map(|(r, o)| (r, Arc::new(o))));
+        if let Some((r, obj)) = decoded {
             let st = self.state(r);
             let mut st = st.lock().expect("cache lock");
             let key = object_key(&obj);
-            let obj = Arc::new(obj);
             let (kind, previous) = match ev.kind {
                 EventKind::Put => {
                     let prev = st.objects.insert(key, obj.clone());
@@ -211,11 +255,7 @@ impl WatchCache {
                 }
                 EventKind::Delete => (ChangeKind::Deleted, st.objects.remove(&key)),
             };
-            let change = Arc::new(Change {
-                kind,
-                object: obj,
-                previous,
-            });
+            let change = Arc::new(Change::new(kind, obj, previous));
             st.window.push_back(change.clone());
             while st.window.len() > self.window_size {
                 if let Some(old) = st.window.pop_front() {
@@ -358,8 +398,14 @@ pub fn cached_object(r: &ResourceType, value: &mut Value, revision: Revision) ->
         .iter()
         .map(|f| (*f, r.strategy.field_value(value, f).unwrap_or_default()))
         .collect();
-    let json = Bytes::from(serde_json::to_vec(value).unwrap_or_default());
+    // Shrunk to fit: `to_vec` grows by doubling, and the cache keeps this buffer for the
+    // object's lifetime (up to twice its size otherwise).
+    let mut json = serde_json::to_vec(value).unwrap_or_default();
+    json.shrink_to_fit();
+    let json = Bytes::from(json);
+    let deleting = value.pointer("/metadata/deletionTimestamp").is_some_and(|v| !v.is_null());
     CachedObject {
+        deleting,
         namespace,
         name,
         revision,
@@ -367,4 +413,15 @@ pub fn cached_object(r: &ResourceType, value: &mut Value, revision: Revision) ->
         labels,
         fields,
     }
+}
+
+/// Encodes one watch event line: `{"type":TY,"object":OBJECT}` and a newline.
+pub fn event_line(ty: &str, object_json: &[u8]) -> Bytes {
+    let mut out = Vec::with_capacity(object_json.len() + 32);
+    out.extend_from_slice(b"{\"type\":\"");
+    out.extend_from_slice(ty.as_bytes());
+    out.extend_from_slice(b"\",\"object\":");
+    out.extend_from_slice(object_json);
+    out.extend_from_slice(b"}\n");
+    Bytes::from(out)
 }

@@ -2,7 +2,6 @@
 //! kind/apiVersion checks, typed decoding that prunes unknown fields, and `fieldValidation`
 //! (Strict / Warn / Ignore) reporting unknown and duplicate fields.
 
-use std::collections::HashSet;
 use std::fmt;
 
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -45,10 +44,15 @@ pub fn is_yaml(content_type: &str) -> bool {
     base == "application/yaml" || base == "application/apply-patch+yaml" || base == "text/yaml"
 }
 
-/// Parses a request body (JSON, or YAML for YAML content types) into a JSON value.
+/// Parses a request body (JSON, YAML for YAML content types, or Kubernetes protobuf as
+/// kubectl's typed clients send it) into a JSON value.
 pub fn parse(content_type: &str, body: &[u8]) -> Result<Value, ApiError> {
     let base = content_type.split(';').next().unwrap_or("").trim();
-    if base == "application/vnd.kubernetes.protobuf" || base == "application/cbor" {
+    if base == ferrokube_apimachinery::protobuf::CONTENT_TYPE {
+        return ferrokube_apimachinery::protobuf::decode(body)
+            .map_err(|e| ApiError::bad_request(e.to_string()));
+    }
+    if base == "application/cbor" {
         return Err(ApiError::unsupported_body_media_type(content_type));
     }
     if is_yaml(content_type) {
@@ -143,7 +147,7 @@ fn quantities_to_strings(v: &mut Value, in_quantity_map: bool) {
 /// unknown fields that were dropped (as upstream names them: `spec.foo`).
 pub fn normalize(r: &ResourceType, mut obj: Value) -> Result<(Value, Vec<String>), ApiError> {
     quantities_to_strings(&mut obj, false);
-    let typed = (r.normalize)(obj.clone()).map_err(|e| {
+    let typed = (r.normalize)(&obj).map_err(|e| {
         ApiError::bad_request(format!(
             "{} in version \"{}\" cannot be handled as a {}: {e}",
             r.kind, r.version, r.kind
@@ -185,84 +189,127 @@ fn unknown_fields(input: &Value, typed: &Value, path: &mut String, out: &mut Vec
 
 /// Reports the JSON paths of keys that appear twice in one object of `body`.
 pub fn duplicate_fields(body: &[u8]) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut de = serde_json::Deserializer::from_slice(body);
-    let _ = DupCheck {
-        path: String::new(),
-        out: &mut out,
-    }
-    .deserialize(&mut de);
-    out
+    parse_json_with_duplicates(body).map(|(_, d)| d).unwrap_or_default()
 }
 
-struct DupCheck<'a> {
-    path: String,
-    out: &'a mut Vec<String>,
+/// Parses a body as [`parse`] does and, for JSON, also reports duplicated keys, in one pass.
+pub fn parse_with_duplicates(content_type: &str, body: &[u8]) -> Result<(Value, Vec<String>), ApiError> {
+    if is_yaml(content_type) || content_type.starts_with("application/vnd.kubernetes.protobuf") {
+        return Ok((parse(content_type, body)?, Vec::new()));
+    }
+    if !content_type.is_empty() && !content_type.starts_with("application/json") && !content_type.starts_with("*/*") {
+        return Ok((parse(content_type, body)?, Vec::new()));
+    }
+    parse_json_with_duplicates(body)
+        .map_err(|e| ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}")))
 }
+
+/// One segment of the path to the value being parsed.
+enum Segment {
+    Key(String),
+    Index(usize),
+}
+
+struct DupContext {
+    path: Vec<Segment>,
+    duplicates: Vec<String>,
+}
+
+impl DupContext {
+    fn path_string(&self, last: &str) -> String {
+        let mut out = String::new();
+        for seg in &self.path {
+            match seg {
+                Segment::Key(k) => {
+                    if !out.is_empty() {
+                        out.push('.');
+                    }
+                    out.push_str(k);
+                }
+                Segment::Index(i) => out.push_str(&format!("[{i}]")),
+            }
+        }
+        if !out.is_empty() {
+            out.push('.');
+        }
+        out.push_str(last);
+        out
+    }
+}
+
+fn parse_json_with_duplicates(body: &[u8]) -> Result<(Value, Vec<String>), serde_json::Error> {
+    let mut ctx = DupContext { path: Vec::new(), duplicates: Vec::new() };
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value = DupCheck(&mut ctx).deserialize(&mut de)?;
+    de.end()?;
+    Ok((value, ctx.duplicates))
+}
+
+/// Builds a JSON value while noting duplicated keys (serde_json keeps the last one silently).
+struct DupCheck<'a>(&'a mut DupContext);
 
 impl<'de> DeserializeSeed<'de> for DupCheck<'_> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+    type Value = Value;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
         d.deserialize_any(self)
     }
 }
 
 impl<'de> Visitor<'de> for DupCheck<'_> {
-    type Value = ();
+    type Value = Value;
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("any JSON value")
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let mut seen = HashSet::new();
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = serde_json::Map::new();
         while let Some(key) = map.next_key::<String>()? {
-            let path = if self.path.is_empty() {
-                key.clone()
-            } else {
-                format!("{}.{key}", self.path)
-            };
-            if !seen.insert(key) {
-                self.out.push(path.clone());
+            if out.contains_key(&key) {
+                let path = self.0.path_string(&key);
+                self.0.duplicates.push(path);
             }
-            map.next_value_seed(DupCheck {
-                path,
-                out: self.out,
-            })?;
+            self.0.path.push(Segment::Key(key));
+            let value = map.next_value_seed(DupCheck(self.0))?;
+            let Some(Segment::Key(key)) = self.0.path.pop() else { unreachable!("pushed a key") };
+            out.insert(key, value);
         }
-        Ok(())
+        Ok(Value::Object(out))
     }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        let mut i = 0;
-        while seq
-            .next_element_seed(DupCheck {
-                path: format!("{}[{i}]", self.path),
-                out: self.out,
-            })?
-            .is_some()
-        {
-            i += 1;
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut out = Vec::new();
+        loop {
+            self.0.path.push(Segment::Index(out.len()));
+            let next = seq.next_element_seed(DupCheck(self.0))?;
+            self.0.path.pop();
+            match next {
+                Some(v) => out.push(v),
+                None => break,
+            }
         }
-        Ok(())
+        Ok(Value::Array(out))
     }
-    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
-        Ok(())
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
     }
-    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
-        Ok(())
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
     }
-    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
-        Ok(())
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
     }
-    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
-        Ok(())
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
     }
-    fn visit_str<E>(self, _: &str) -> Result<(), E> {
-        Ok(())
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_string()))
     }
-    fn visit_unit<E>(self) -> Result<(), E> {
-        Ok(())
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
     }
-    fn visit_none<E>(self) -> Result<(), E> {
-        Ok(())
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
     }
 }
 

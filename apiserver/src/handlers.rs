@@ -127,6 +127,21 @@ pub struct ListOptions {
 impl ListOptions {
     /// Parses and validates list options for `r`.
     pub fn parse(r: &ResourceType, q: &HashMap<String, String>) -> Result<Self, ApiError> {
+        Self::parse_for(r, q, false)
+    }
+
+    /// Parses and validates the options of a watch: as a list's, except that
+    /// `resourceVersionMatch` without a `resourceVersion` is allowed (a streaming list from a
+    /// consistent read); [`Apiserver::watch`] checks the watch-only rules.
+    pub fn parse_watch(r: &ResourceType, q: &HashMap<String, String>) -> Result<Self, ApiError> {
+        Self::parse_for(r, q, true)
+    }
+
+    fn parse_for(
+        r: &ResourceType,
+        q: &HashMap<String, String>,
+        watch: bool,
+    ) -> Result<Self, ApiError> {
         let labels = match q.get("labelSelector") {
             Some(s) => Selector::parse(s)
                 .map_err(|e| ApiError::bad_request(format!("unable to parse requirement: {e}")))?,
@@ -147,7 +162,7 @@ impl ListOptions {
             .filter(|s| !s.is_empty())
             .cloned();
         if let Some(m) = &rvm {
-            if rv.is_none() {
+            if rv.is_none() && !watch {
                 return Err(list_options_invalid(
                     "resourceVersionMatch",
                     "Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided",
@@ -276,6 +291,7 @@ impl Apiserver {
                 .cloned()
                 .unwrap_or_else(|| default_manager(user_agent)),
             subresource: path.subresource.clone(),
+            managed_fields: None,
         };
         if let Some(d) = query.get("dryRun")
             && d != "All"
@@ -291,14 +307,14 @@ impl Apiserver {
         };
         match (method.clone(), name, path.subresource.as_deref()) {
             (Method::GET, None, None) if watch => {
-                let opts = ListOptions::parse(r, query)?;
+                let opts = ListOptions::parse_watch(r, query)?;
                 self.watch(r, ns_for_list, opts, query, output).await
             }
             (Method::GET, Some(name), None) if watch => {
                 let mut q = query.clone();
                 let fs = format!("metadata.name={name}");
                 q.insert("fieldSelector".into(), fs);
-                let opts = ListOptions::parse(r, &q)?;
+                let opts = ListOptions::parse_watch(r, &q)?;
                 self.watch(r, ns_for_list, opts, query, output).await
             }
             (Method::GET, None, None) => {
@@ -404,6 +420,13 @@ impl Apiserver {
                         serde_json::to_vec(&scale_of(&updated)).unwrap_or_default(),
                     ));
                 }
+                if crate::apply::is_apply(&content_type) {
+                    let (code, applied, warnings) = self
+                        .apply_patch(r, &namespace, &name, &body, query, &write_opts)
+                        .await?;
+                    return Ok(render_object(r, output, code, &applied, &warnings));
+                }
+                crate::apply::check_force_only_on_apply(query)?;
                 let (updated, warnings) = self
                     .patch(
                         r,
@@ -469,13 +492,11 @@ impl Apiserver {
         query: &HashMap<String, String>,
     ) -> Result<(Value, Vec<String>), ApiError> {
         let directive = FieldValidation::parse(query.get("fieldValidation"))?;
-        let mut raw = decode::parse(content_type, body)?;
+        let (mut raw, mut duplicates) = decode::parse_with_duplicates(content_type, body)?;
         decode::check_kind(r, &mut raw)?;
-        let duplicates = if directive != FieldValidation::Ignore && !decode::is_yaml(content_type) {
-            decode::duplicate_fields(body)
-        } else {
-            Vec::new()
-        };
+        if directive == FieldValidation::Ignore {
+            duplicates.clear();
+        }
         let (obj, unknown) = decode::normalize(r, raw)?;
         let warnings = decode::field_validation(directive, &unknown, &duplicates)?;
         Ok((obj, warnings))
@@ -500,7 +521,10 @@ impl Apiserver {
                     .wait_for(rv, std::time::Duration::from_secs(3))
                     .await
                 {
-                    return Err(ApiError::too_large_resource_version(rv, self.objects.cache.revision()));
+                    return Err(ApiError::too_large_resource_version(
+                        rv,
+                        self.objects.cache.revision(),
+                    ));
                 }
             }
             _ => {
@@ -553,7 +577,10 @@ impl Apiserver {
                         .wait_for(rv, std::time::Duration::from_secs(3))
                         .await
                     {
-                        return Err(ApiError::too_large_resource_version(rv, self.objects.cache.revision()));
+                        return Err(ApiError::too_large_resource_version(
+                            rv,
+                            self.objects.cache.revision(),
+                        ));
                     }
                 }
             }
@@ -673,9 +700,8 @@ impl Apiserver {
         let mut last_err = None;
         for _ in 0..5 {
             let (old, rv) = self.objects.current(r, namespace, name).await?;
-            let schemas = self.openapi_schemas();
             let patched =
-                crate::patching::apply(content_type, &old, body, Some((&schemas, r.definition)))?;
+                crate::patching::apply(content_type, &old, body, Some((&*self.schemas, r.definition)))?;
             let mut patched = patched;
             decode::check_kind(r, &mut patched)?;
             let (obj, unknown) = decode::normalize(r, patched)?;
@@ -746,8 +772,14 @@ impl Apiserver {
         name: &str,
         body: &[u8],
     ) -> Result<Response<Body>, ApiError> {
-        let binding: Value = serde_json::from_slice(body)
-            .map_err(|e| ApiError::bad_request(format!("couldn't decode Binding: {e}")))?;
+        // Upstream's scheduler sends its Binding as Kubernetes protobuf.
+        let binding: Value = if body.starts_with(ferrokube_apimachinery::protobuf::MAGIC) {
+            ferrokube_apimachinery::protobuf::decode(body)
+                .map_err(|e| ApiError::bad_request(format!("couldn't decode Binding: {e}")))?
+        } else {
+            serde_json::from_slice(body)
+                .map_err(|e| ApiError::bad_request(format!("couldn't decode Binding: {e}")))?
+        };
         let node = binding
             .pointer("/target/name")
             .and_then(Value::as_str)

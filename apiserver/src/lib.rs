@@ -7,6 +7,7 @@
 //! cluster has.
 
 pub mod allocator;
+pub mod apply;
 pub mod cache;
 pub mod decode;
 pub mod discovery;
@@ -125,8 +126,9 @@ pub struct Apiserver {
     pub objects: Objects,
     /// The OpenAPI documents.
     pub openapi: ferrokube_openapi::OpenApi,
-    /// The OpenAPI definitions as the strategic merge patch reads them.
-    pub schemas: OpenApiSchemas,
+    /// The OpenAPI definitions as the strategic merge patch reads them (shared with
+    /// [`Objects::schemas`]).
+    pub schemas: Arc<OpenApiSchemas>,
     /// The bearer token that authenticates as the admin.
     pub admin_token: String,
     /// The address clients reach us at (`host:port`).
@@ -137,12 +139,6 @@ pub struct Apiserver {
     pub ca_cert: String,
 }
 
-impl Apiserver {
-    /// The patch schema (OpenAPI definitions) for strategic merge patches.
-    pub fn openapi_schemas(&self) -> OpenApiSchemas {
-        self.schemas.clone()
-    }
-}
 
 /// What `run` reports once it is serving.
 #[derive(Clone, Debug)]
@@ -218,15 +214,17 @@ pub async fn run(
         source,
     })?;
     let server_address = SocketAddr::new(config.advertise_address, addr.port()).to_string();
+    let schemas = Arc::new(OpenApiSchemas::new(definitions));
     let state = Arc::new(Apiserver {
         objects: Objects {
             registry,
             backend,
             cache,
             allocator,
+            schemas: schemas.clone(),
         },
         openapi,
-        schemas: OpenApiSchemas::new(definitions),
+        schemas,
         admin_token: pki.admin_token.clone(),
         server_address: server_address.clone(),
         metrics,

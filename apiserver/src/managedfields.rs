@@ -1,94 +1,44 @@
-//! `metadata.managedFields` bookkeeping: the FieldsV1 set of the fields a write set or
-//! changed, recorded per manager. Lists are tracked as whole values (atomic) here.
+//! `metadata.managedFields` bookkeeping for Update operations (create, update, non-apply
+//! patch, subresource writes), through [`ferrokube_apimachinery::apply::FieldManager`]: the
+//! writer takes ownership of the fields it added or changed, and they leave every other
+//! manager. Server-side apply itself is in [`crate::apply`].
 
-use serde_json::{Map, Value};
+use ferrokube_apimachinery::apply::FieldManager;
+use ferrokube_apimachinery::patch::OpenApiSchemas;
+use serde_json::Value;
+use tracing::warn;
 
-/// The FieldsV1 set of fields in `new` that differ from `old` (all set fields when `old` is
-/// None). `metadata.managedFields`, `resourceVersion` and other server-owned metadata are skipped.
-pub fn changed_fields(new: &Value, old: Option<&Value>) -> Value {
-    let mut out = Map::new();
-    if let Some(obj) = new.as_object() {
-        for (k, v) in obj {
-            if k == "apiVersion" || k == "kind" {
-                continue;
-            }
-            let prev = old.and_then(|o| o.get(k));
-            if k == "metadata" {
-                let mut m = Map::new();
-                if let Some(meta) = v.as_object() {
-                    for (mk, mv) in meta {
-                        if matches!(
-                            mk.as_str(),
-                            "managedFields"
-                                | "resourceVersion"
-                                | "uid"
-                                | "creationTimestamp"
-                                | "generation"
-                                | "name"
-                                | "namespace"
-                                | "selfLink"
-                                | "deletionTimestamp"
-                                | "deletionGracePeriodSeconds"
-                                | "generateName"
-                        ) {
-                            continue;
-                        }
-                        let mprev = prev.and_then(|p| p.get(mk));
-                        if let Some(set) = diff(mv, mprev) {
-                            m.insert(format!("f:{mk}"), set);
-                        }
-                    }
-                }
-                if !m.is_empty() {
-                    out.insert("f:metadata".into(), Value::Object(m));
-                }
-                continue;
-            }
-            if let Some(set) = diff(v, prev) {
-                out.insert(format!("f:{k}"), set);
-            }
-        }
-    }
-    Value::Object(out)
+use crate::registry::ResourceType;
+
+/// The field manager of `r`, written through `subresource` (None: the main resource).
+pub fn field_manager<'a>(
+    schemas: &'a OpenApiSchemas,
+    r: &'a ResourceType,
+    subresource: Option<&str>,
+) -> FieldManager<'a> {
+    FieldManager::new(
+        schemas,
+        r.definition,
+        &r.api_version(),
+        subresource,
+        r.subresources.contains(&"status"),
+    )
 }
 
-fn diff(new: &Value, old: Option<&Value>) -> Option<Value> {
-    if old == Some(new) {
-        return None;
-    }
-    match new {
-        Value::Object(m) => {
-            let mut out = Map::new();
-            out.insert(".".into(), Value::Object(Map::new()));
-            for (k, v) in m {
-                if let Some(set) = diff(v, old.and_then(|o| o.get(k))) {
-                    out.insert(format!("f:{k}"), set);
-                }
-            }
-            if m.is_empty() {
-                return Some(Value::Object(Map::new()));
-            }
-            Some(Value::Object(out))
-        }
-        _ => Some(Value::Object(Map::new())),
-    }
-}
-
-/// The union of two FieldsV1 sets.
-pub fn union(a: &Value, b: &Value) -> Value {
-    match (a, b) {
-        (Value::Object(x), Value::Object(y)) => {
-            let mut out = x.clone();
-            for (k, v) in y {
-                let merged = match out.get(k) {
-                    Some(existing) => union(existing, v),
-                    None => v.clone(),
-                };
-                out.insert(k.clone(), merged);
-            }
-            Value::Object(out)
-        }
-        (_, b) => b.clone(),
+/// Records an Update by `manager` at `now` in `new`'s `managedFields`; `old` is None for a
+/// create. Managed fields that cannot be decoded are logged and left as they were.
+pub fn record_update(
+    schemas: &OpenApiSchemas,
+    r: &ResourceType,
+    new: &mut Value,
+    old: Option<&Value>,
+    manager: &str,
+    subresource: Option<&str>,
+    now: &str,
+) {
+    let fm = field_manager(schemas, r, subresource);
+    if let Err(e) = fm.update(old, new, manager, now) {
+        warn!(kind = r.kind, error = %e, "managedFields not updated");
     }
 }
 
@@ -97,23 +47,69 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn schemas() -> OpenApiSchemas {
+        let mut generator = schemars::generate::SchemaSettings::openapi3().into_generator();
+        generator.subschema_for::<k8s_openapi::api::core::v1::ConfigMap>();
+        OpenApiSchemas::new(generator.take_definitions(true))
+    }
+
+    fn configmaps() -> ResourceType {
+        crate::registry::builtin()
+            .into_iter()
+            .find(|r| r.plural == "configmaps")
+            .expect("configmaps")
+    }
+
     #[test]
     fn a_create_owns_every_field_it_set() {
-        let obj = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a", "labels": {"x": "1"}}, "data": {"k": "v"}});
-        let set = changed_fields(&obj, None);
+        let schemas = schemas();
+        let mut obj = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a", "labels": {"x": "1"}}, "data": {"k": "v"}});
+        record_update(
+            &schemas,
+            &configmaps(),
+            &mut obj,
+            None,
+            "creator",
+            None,
+            "2025-01-01T00:00:00Z",
+        );
         assert_eq!(
-            set,
+            obj["metadata"]["managedFields"][0]["fieldsV1"],
             json!({"f:metadata": {"f:labels": {".": {}, "f:x": {}}}, "f:data": {".": {}, "f:k": {}}})
         );
     }
 
     #[test]
-    fn an_update_owns_only_what_it_changed() {
-        let old = json!({"metadata": {"name": "a"}, "data": {"k": "v", "j": "w"}});
-        let new = json!({"metadata": {"name": "a"}, "data": {"k": "v2", "j": "w"}});
-        assert_eq!(
-            changed_fields(&new, Some(&old)),
-            json!({"f:data": {".": {}, "f:k": {}}})
+    fn an_update_owns_only_what_it_changed_and_takes_it_from_others() {
+        let schemas = schemas();
+        let mut old = json!({"metadata": {"name": "a"}, "data": {"k": "v", "j": "w"}});
+        record_update(
+            &schemas,
+            &configmaps(),
+            &mut old,
+            None,
+            "creator",
+            None,
+            "2025-01-01T00:00:00Z",
         );
+        let mut new = old.clone();
+        new["data"]["k"] = json!("v2");
+        record_update(
+            &schemas,
+            &configmaps(),
+            &mut new,
+            Some(&old),
+            "editor",
+            None,
+            "2025-01-01T00:00:01Z",
+        );
+        let entries = new["metadata"]["managedFields"].as_array().unwrap();
+        assert_eq!(entries.len(), 2);
+        assert_eq!(
+            entries[0]["fieldsV1"],
+            json!({"f:data": {".": {}, "f:j": {}}})
+        );
+        assert_eq!(entries[1]["manager"], "editor");
+        assert_eq!(entries[1]["fieldsV1"], json!({"f:data": {"f:k": {}}}));
     }
 }

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use ferrokube_apimachinery::patch::OpenApiSchemas;
 use ferrokube_storage::{Backend, StorageError};
 use serde_json::{Map, Value, json};
 use tracing::debug;
@@ -24,6 +25,9 @@ pub struct WriteOptions {
     pub field_manager: String,
     /// The subresource written (`status`, ...), if any.
     pub subresource: Option<String>,
+    /// `metadata.managedFields` already computed by server-side apply, stored as given
+    /// instead of recording an Update.
+    pub managed_fields: Option<Value>,
 }
 
 /// The objects of the API: the store, its cache and the registry, plus admission state.
@@ -36,6 +40,8 @@ pub struct Objects {
     pub cache: Arc<WatchCache>,
     /// Cluster IP and node port allocation.
     pub allocator: Allocator,
+    /// The OpenAPI definitions: the types `managedFields` are tracked along.
+    pub schemas: Arc<OpenApiSchemas>,
 }
 
 fn now_rfc3339() -> String {
@@ -78,14 +84,23 @@ fn random_suffix(n: usize) -> String {
 }
 
 /// Serializes an object for the store: without resourceVersion (the store's revision is it).
-fn to_store_bytes(obj: &Value) -> Result<Bytes, ApiError> {
-    let mut copy = obj.clone();
-    if let Some(m) = copy.get_mut("metadata").and_then(Value::as_object_mut) {
+fn to_store_bytes(obj: &mut Value) -> Result<Bytes, ApiError> {
+    if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
         m.remove("resourceVersion");
     }
-    serde_json::to_vec(&copy)
-        .map(Bytes::from)
-        .map_err(ApiError::internal)
+    // Shrunk to fit: the store's index may keep this buffer as the key's latest value.
+    let mut bytes = serde_json::to_vec(obj).map_err(ApiError::internal)?;
+    bytes.shrink_to_fit();
+    Ok(Bytes::from(bytes))
+}
+
+impl Objects {
+    /// Records a successful create or update at `revision`: sets the object's resourceVersion
+    /// and hands the cache its cached form so the store's event need not be decoded again.
+    fn stored(&self, r: &ResourceType, obj: &mut Value, revision: i64) {
+        let cached = crate::cache::cached_object(r, obj, revision);
+        self.cache.prime(Arc::new(cached));
+    }
 }
 
 fn set_rv(obj: &mut Value, rv: i64) {
@@ -122,58 +137,41 @@ fn validate(r: &ResourceType, obj: &Value, old: Option<&Value>) -> Result<(), Ap
     }
 }
 
-/// Adds this write's managedFields entry for `manager` (operation Update, or Apply).
+/// Records this write in `managedFields`: an Update by `opts.field_manager`, or the entries
+/// server-side apply computed (`opts.managed_fields`).
 fn record_managed_fields(
+    schemas: &OpenApiSchemas,
     r: &ResourceType,
     obj: &mut Value,
     old: Option<&Value>,
     opts: &WriteOptions,
 ) {
+    if let Some(managed) = &opts.managed_fields {
+        let meta = meta_mut(obj);
+        match managed {
+            Value::Array(entries) if !entries.is_empty() => {
+                meta.insert("managedFields".into(), managed.clone());
+            }
+            _ => {
+                meta.remove("managedFields");
+            }
+        }
+        return;
+    }
     let manager = if opts.field_manager.is_empty() {
         "unknown"
     } else {
         &opts.field_manager
     };
-    let changed = crate::managedfields::changed_fields(obj, old);
-    let api_version = r.api_version();
-    let time = now_rfc3339();
-    let sub = opts.subresource.clone().unwrap_or_default();
-    let meta = meta_mut(obj);
-    let mut entries: Vec<Value> = meta
-        .get("managedFields")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    if changed.as_object().is_none_or(|m| m.is_empty()) && old.is_some() {
-        if !entries.is_empty() {
-            meta.insert("managedFields".into(), Value::Array(entries));
-        }
-        return;
-    }
-    let position = entries.iter().position(|e| {
-        e.get("manager").and_then(Value::as_str) == Some(manager)
-            && e.get("operation").and_then(Value::as_str) == Some("Update")
-            && e.get("subresource").and_then(Value::as_str).unwrap_or("") == sub
-    });
-    let fields = match position.map(|i| entries.remove(i)) {
-        Some(prev) => {
-            crate::managedfields::union(prev.get("fieldsV1").unwrap_or(&Value::Null), &changed)
-        }
-        None => changed,
-    };
-    let mut entry = json!({
-        "manager": manager,
-        "operation": "Update",
-        "apiVersion": api_version,
-        "time": time,
-        "fieldsType": "FieldsV1",
-        "fieldsV1": fields,
-    });
-    if !sub.is_empty() {
-        entry["subresource"] = json!(sub);
-    }
-    entries.push(entry);
-    meta.insert("managedFields".into(), Value::Array(entries));
+    crate::managedfields::record_update(
+        schemas,
+        r,
+        obj,
+        old,
+        manager,
+        opts.subresource.as_deref(),
+        &now_rfc3339(),
+    );
 }
 
 impl Objects {
@@ -250,7 +248,7 @@ impl Objects {
             pod::admit(&mut obj, &random_suffix(5));
         }
         validate(r, &obj, None)?;
-        record_managed_fields(r, &mut obj, None, opts);
+        record_managed_fields(&self.schemas, r, &mut obj, None, opts);
         if r.plural == "services" && r.group.is_empty() {
             self.allocator.allocate(&mut obj, None, opts.dry_run)?;
         }
@@ -258,10 +256,10 @@ impl Objects {
             return Ok(obj);
         }
         let key = r.key(namespace, &name);
-        let bytes = to_store_bytes(&obj)?;
+        let bytes = to_store_bytes(&mut obj)?;
         match self.backend.create(&key, bytes).await {
             Ok(kv) => {
-                set_rv(&mut obj, kv.mod_revision);
+                self.stored(r, &mut obj, kv.mod_revision);
                 debug!(%key, revision = kv.mod_revision, "created");
                 Ok(obj)
             }
@@ -288,8 +286,7 @@ impl Objects {
         match found {
             None => Err(ApiError::not_found(ns_type.group_resource(), namespace)),
             Some(ns) => {
-                let v = ns.value();
-                if v.pointer("/metadata/deletionTimestamp").is_some() {
+                if ns.deleting {
                     Err(ApiError::forbidden(format!(
                         "unable to create new content in namespace {namespace} because it is being terminated"
                     )))
@@ -427,13 +424,16 @@ impl Objects {
             self.allocator.allocate(&mut new, Some(old), opts.dry_run)?;
         }
         validate(r, &new, Some(old))?;
-        record_managed_fields(r, &mut new, Some(old), opts);
+        record_managed_fields(&self.schemas, r, &mut new, Some(old), opts);
         let mut cmp_old = old.clone();
         let mut cmp_new = new.clone();
         for v in [&mut cmp_old, &mut cmp_new] {
             if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
                 m.remove("resourceVersion");
-                m.remove("managedFields");
+                // An apply that only changes ownership still writes.
+                if opts.managed_fields.is_none() {
+                    m.remove("managedFields");
+                }
             }
         }
         if cmp_old == cmp_new {
@@ -466,10 +466,10 @@ impl Objects {
         }
         let kv = self
             .backend
-            .update(&key, to_store_bytes(&new)?, old_rv)
+            .update(&key, to_store_bytes(&mut new)?, old_rv)
             .await
             .map_err(|e| storage_error(r, name, e))?;
-        set_rv(&mut new, kv.mod_revision);
+        self.stored(r, &mut new, kv.mod_revision);
         Ok(new)
     }
 
@@ -620,9 +620,9 @@ impl Objects {
                 return Ok((obj, false));
             }
             let key = r.key(namespace, name);
-            match self.backend.update(&key, to_store_bytes(&obj)?, rv).await {
+            match self.backend.update(&key, to_store_bytes(&mut obj)?, rv).await {
                 Ok(kv) => {
-                    set_rv(&mut obj, kv.mod_revision);
+                    self.stored(r, &mut obj, kv.mod_revision);
                     return Ok((obj, false));
                 }
                 Err(StorageError::Conflict { .. }) => continue,
@@ -656,8 +656,16 @@ impl DeleteOptions {
     ) -> Result<Self, ApiError> {
         let mut o = DeleteOptions::default();
         if !body.iter().all(u8::is_ascii_whitespace) {
-            let v: Value = serde_json::from_slice(body)
-                .map_err(|e| ApiError::bad_request(format!("error decoding DeleteOptions: {e}")))?;
+            // Typed clients send DeleteOptions as Kubernetes protobuf.
+            let v: Value = if body.starts_with(ferrokube_apimachinery::protobuf::MAGIC) {
+                ferrokube_apimachinery::protobuf::decode(body).map_err(|e| {
+                    ApiError::bad_request(format!("error decoding DeleteOptions: {e}"))
+                })?
+            } else {
+                serde_json::from_slice(body).map_err(|e| {
+                    ApiError::bad_request(format!("error decoding DeleteOptions: {e}"))
+                })?
+            };
             o.grace_period = v.get("gracePeriodSeconds").and_then(Value::as_i64);
             o.propagation = v
                 .get("propagationPolicy")
@@ -716,14 +724,14 @@ impl Objects {
         opts: &WriteOptions,
     ) -> Result<Value, ApiError> {
         let old = new.clone();
-        record_managed_fields(r, &mut new, Some(&old), opts);
+        record_managed_fields(&self.schemas, r, &mut new, Some(&old), opts);
         let key = r.key(namespace, name);
         let kv = self
             .backend
-            .update(&key, to_store_bytes(&new)?, rv)
+            .update(&key, to_store_bytes(&mut new)?, rv)
             .await
             .map_err(|e| storage_error(r, name, e))?;
-        set_rv(&mut new, kv.mod_revision);
+        self.stored(r, &mut new, kv.mod_revision);
         Ok(new)
     }
 
@@ -763,10 +771,10 @@ impl Objects {
         }
         let kv = self
             .backend
-            .update(&key, to_store_bytes(&new)?, rv)
+            .update(&key, to_store_bytes(&mut new)?, rv)
             .await
             .map_err(|e| storage_error(r, name, e))?;
-        set_rv(&mut new, kv.mod_revision);
+        self.stored(r, &mut new, kv.mod_revision);
         Ok(new)
     }
 }

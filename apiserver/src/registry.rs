@@ -20,9 +20,9 @@ use crate::strategy::{self, Strategy};
 /// Decodes a JSON object through its typed k8s-openapi struct and back, which checks types and
 /// drops unknown fields exactly where upstream's decoder would.
 /// The error is the decode error prefixed by the JSON path where it happened.
-pub type Normalizer = fn(Value) -> Result<Value, String>;
+pub type Normalizer = fn(&Value) -> Result<Value, String>;
 
-fn roundtrip<T: DeserializeOwned + Serialize>(v: Value) -> Result<Value, String> {
+fn roundtrip<T: DeserializeOwned + Serialize>(v: &Value) -> Result<Value, String> {
     let typed: T = serde_path_to_error::deserialize(v).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();

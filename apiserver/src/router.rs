@@ -173,6 +173,7 @@ async fn dispatch(state: &Arc<Apiserver>, req: Request<Incoming>) -> Outcome {
                 .and_then(|v| v.parse::<usize>().ok())
                 && len > MAX_BODY
             {
+                drain(req.into_body());
                 return Err((resource, verb, ApiError::too_large(MAX_BODY)));
             }
             let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
@@ -207,4 +208,24 @@ fn aggregated(doc: serde_json::Value, version: &str) -> Response<Body> {
         resp.headers_mut().insert(header::CONTENT_TYPE, v);
     }
     resp
+}
+
+/// Reads and discards (in the background, up to a bound) the body of a request refused for its
+/// size, so that a client still sending it can finish and read the 413 answer instead of
+/// failing on a connection closed under its feet.
+fn drain(mut body: Incoming) {
+    const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
+    tokio::spawn(async move {
+        let read = async {
+            let mut left = DRAIN_LIMIT;
+            while let Some(Ok(frame)) = body.frame().await {
+                let n = frame.data_ref().map_or(0, |d| d.len());
+                left = left.saturating_sub(n);
+                if left == 0 {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(60), read).await;
+    });
 }

@@ -226,13 +226,13 @@ impl ApiError {
         )
     }
 
-    /// 415 for a create or update body in a media type not decoded here (protobuf, CBOR).
+    /// 415 for a create or update body in a media type not decoded here (CBOR).
     pub fn unsupported_body_media_type(content_type: &str) -> Self {
         Self::new(
             415,
             "UnsupportedMediaType",
             format!(
-                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {content_type})"
+                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf (got {content_type})"
             ),
         )
     }

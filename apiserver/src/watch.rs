@@ -61,14 +61,15 @@ impl Encoder {
     }
 
     fn event(&self, ty: &str, obj: &CachedObject) -> Bytes {
-        let body = self.object_json(obj);
-        let mut out = Vec::with_capacity(body.len() + 32);
-        out.extend_from_slice(b"{\"type\":\"");
-        out.extend_from_slice(ty.as_bytes());
-        out.extend_from_slice(b"\",\"object\":");
-        out.extend_from_slice(&body);
-        out.extend_from_slice(b"}\n");
-        Bytes::from(out)
+        crate::cache::event_line(ty, &self.object_json(obj))
+    }
+
+    /// The event for a change: JSON lines are shared by every watcher of the change.
+    fn change_event(&self, ty: &'static str, change: &Change) -> Bytes {
+        match self.output {
+            Output::Table(_) => self.event(ty, &change.object),
+            _ => change.json_line(ty),
+        }
     }
 
     fn bookmark(&self, revision: i64, initial_end: bool) -> Bytes {
@@ -280,7 +281,7 @@ fn watch_stream(
         for change in &sub.replay {
             last = last.max(change.revision());
             if let Some(ty) = translate(change, ns, &opts)
-                && tx.send(encoder.event(ty, &change.object)).await.is_err()
+                && tx.send(encoder.change_event(ty, change)).await.is_err()
             {
                 return;
             }
@@ -309,7 +310,7 @@ fn watch_stream(
                         }
                         last_sent = last_sent.max(change.revision());
                         if let Some(ty) = translate(&change, ns, &opts)
-                            && tx.send(encoder.event(ty, &change.object)).await.is_err() {
+                            && tx.send(encoder.change_event(ty, &change)).await.is_err() {
                                 return;
                             }
                     }

@@ -101,8 +101,12 @@ impl LeaderElector {
             tokio::pin!(shutdown);
             let mut leading = false;
             let mut last_renew = Instant::now();
+            // As upstream's JitterUntil, the first attempt is immediate.
+            let mut first = true;
             loop {
-                let wait = if leading {
+                let wait = if std::mem::take(&mut first) {
+                    Duration::ZERO
+                } else if leading {
                     self.config.retry_period
                 } else {
                     jittered(self.config.retry_period)

@@ -376,7 +376,6 @@ fn replace_stores_the_new_object_and_a_stale_one_is_a_conflict() -> Result<()> {
 }
 
 #[test]
-#[ignore = "kubectl 1.32+ sends the bodies of `create namespace|configmap|secret|deployment` as protobuf; the server decodes JSON and YAML only (answers 415)"]
 fn the_create_generators_make_their_objects() -> Result<()> {
     let c = Cluster::start()?;
     assert_eq!(
@@ -406,7 +405,6 @@ fn the_create_generators_make_their_objects() -> Result<()> {
 }
 
 #[test]
-#[ignore = "server-side apply (application/apply-patch+yaml) is not served yet: the server answers 415"]
 fn server_side_apply_and_diff_work() -> Result<()> {
     let c = Cluster::start()?;
     let out = quiet_stdin(&c, &["apply", "--server-side", "-f", "-"], WEB_STACK)?;

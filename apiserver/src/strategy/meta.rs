@@ -22,16 +22,17 @@ pub fn validate_object_meta(
     obj: &Value,
     old: Option<&Value>,
 ) -> Vec<StatusCause> {
-    let meta = obj.get("metadata").cloned().unwrap_or(Value::Null);
+    let null = Value::Null;
+    let meta = obj.get("metadata").unwrap_or(&null);
     let rule: &v::NameValidator = match r.strategy.name_rule() {
         NameRule::Subdomain => &v::name_is_dns_subdomain,
         NameRule::Label => &v::validate_namespace_name,
         NameRule::Dns1035Label => &v::name_is_dns1035_label,
         NameRule::PathSegment => &v::name_is_path_segment,
     };
-    let mut errs = v::validate_object_meta(&meta, r.namespaced, rule);
+    let mut errs = v::validate_object_meta(meta, r.namespaced, rule);
     if let Some(old_meta) = old.and_then(|o| o.get("metadata")) {
-        errs.extend(v::validate_object_meta_update(&meta, old_meta));
+        errs.extend(v::validate_object_meta_update(meta, old_meta));
     }
     errs.iter().map(to_cause).collect()
 }
