@@ -400,9 +400,14 @@ impl Objects {
         }
         match opts.subresource.as_deref() {
             Some("status") => {
-                // Only status changes through the status subresource.
+                // Only status changes through the status subresource, and (as upstream's
+                // status strategies, which reset only the spec) annotations: the deployment
+                // controller records its revision annotation with a status update.
                 let mut merged = old.clone();
                 merged["status"] = new.get("status").cloned().unwrap_or(Value::Null);
+                if let Some(a) = new.pointer("/metadata/annotations") {
+                    meta_mut(&mut merged).insert("annotations".into(), a.clone());
+                }
                 if let Some(mf) = new.pointer("/metadata/managedFields") {
                     meta_mut(&mut merged).insert("managedFields".into(), mf.clone());
                 }

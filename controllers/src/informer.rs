@@ -1,0 +1,164 @@
+//! A shared informer: one watch per resource keeps a reflector [`Store`] that every controller
+//! reads, and fans each change out (with the object's previous state, as client-go's event
+//! handlers get it) to the controllers that subscribed before it started.
+//!
+//! A re-list after a broken watch is diffed against the cache, so objects that changed or
+//! vanished while the watch was down still produce `Updated` / `Deleted` changes.
+
+use std::collections::HashMap;
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use futures::StreamExt;
+use kube::runtime::reflector::{ObjectRef, Store, store::Writer};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Resource};
+use tokio::sync::{mpsc, watch};
+use tracing::warn;
+
+/// One change to a watched object.
+#[derive(Debug)]
+pub enum Change<K> {
+    /// The object appeared.
+    Added(Arc<K>),
+    /// The object changed from `old` to `new`.
+    Updated {
+        /// The state before.
+        old: Arc<K>,
+        /// The state now.
+        new: Arc<K>,
+    },
+    /// The object is gone; its last known state.
+    Deleted(Arc<K>),
+}
+
+/// A watched cache of one resource with change subscribers.
+pub struct Informer<K>
+where
+    K: Resource<DynamicType = ()> + Clone + Debug + Send + Sync + 'static,
+{
+    api: Api<K>,
+    config: watcher::Config,
+    writer: Writer<K>,
+    subscribers: Vec<mpsc::UnboundedSender<Change<K>>>,
+}
+
+impl<K> Informer<K>
+where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + Debug
+        + Send
+        + Sync
+        + serde::de::DeserializeOwned
+        + 'static,
+{
+    /// An informer over `api` (use `Api::all` for every namespace).
+    pub fn new(api: Api<K>, config: watcher::Config) -> Self {
+        Informer {
+            api,
+            config,
+            writer: Writer::default(),
+            subscribers: Vec::new(),
+        }
+    }
+
+    /// The cache; [`Store::wait_until_ready`] resolves after the first full list.
+    pub fn store(&self) -> Store<K> {
+        self.writer.as_reader()
+    }
+
+    /// Changes from now on; subscribe before [`Informer::spawn`].
+    pub fn subscribe(&mut self) -> mpsc::UnboundedReceiver<Change<K>> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.subscribers.push(tx);
+        rx
+    }
+
+    /// Runs the watch (with upstream-like backoff on errors) until `stop` turns true.
+    pub fn spawn(self, mut stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+        let Informer {
+            api,
+            config,
+            mut writer,
+            subscribers,
+        } = self;
+        let kind = K::kind(&());
+        tokio::spawn(async move {
+            let reader = writer.as_reader();
+            let mut events = watcher(api, config).default_backoff().boxed();
+            let mut before_relist: Option<HashMap<ObjectRef<K>, Arc<K>>> = None;
+            let send = |c: Change<K>| {
+                for s in &subscribers {
+                    let _ = s.send(match &c {
+                        Change::Added(o) => Change::Added(o.clone()),
+                        Change::Updated { old, new } => Change::Updated {
+                            old: old.clone(),
+                            new: new.clone(),
+                        },
+                        Change::Deleted(o) => Change::Deleted(o.clone()),
+                    });
+                }
+            };
+            loop {
+                let event = tokio::select! {
+                    _ = stop.wait_for(|s| *s) => return,
+                    e = events.next() => match e {
+                        None => return,
+                        Some(Err(e)) => {
+                            warn!(kind = %kind, error = %e, "watch failed; retrying");
+                            continue;
+                        }
+                        Some(Ok(e)) => e,
+                    },
+                };
+                match &event {
+                    watcher::Event::Apply(obj) => {
+                        let r = ObjectRef::from_obj(obj);
+                        let old = reader.get(&r);
+                        writer.apply_watcher_event(&event);
+                        if let Some(new) = reader.get(&r) {
+                            send(match old {
+                                Some(old) => Change::Updated { old, new },
+                                None => Change::Added(new),
+                            });
+                        }
+                    }
+                    watcher::Event::Delete(obj) => {
+                        writer.apply_watcher_event(&event);
+                        send(Change::Deleted(Arc::new(obj.clone())));
+                    }
+                    watcher::Event::Init => {
+                        before_relist = Some(
+                            reader
+                                .state()
+                                .into_iter()
+                                .map(|o| (ObjectRef::from_obj(&*o), o))
+                                .collect(),
+                        );
+                        writer.apply_watcher_event(&event);
+                    }
+                    watcher::Event::InitApply(_) => writer.apply_watcher_event(&event),
+                    watcher::Event::InitDone => {
+                        writer.apply_watcher_event(&event);
+                        let mut old = before_relist.take().unwrap_or_default();
+                        for new in reader.state() {
+                            match old.remove(&ObjectRef::from_obj(&*new)) {
+                                None => send(Change::Added(new)),
+                                Some(o)
+                                    if o.meta().resource_version != new.meta().resource_version =>
+                                {
+                                    send(Change::Updated { old: o, new })
+                                }
+                                Some(_) => {}
+                            }
+                        }
+                        for (_, gone) in old {
+                            send(Change::Deleted(gone));
+                        }
+                    }
+                }
+            }
+        })
+    }
+}

@@ -1,0 +1,369 @@
+//! The controller manager runner: flags ([`Config`]), controller selection (`--controllers`),
+//! health and metrics, leader election, the shared informers, and the controllers themselves.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferrokube_component::client::{self, ClientOptions};
+use ferrokube_component::health::{self, Readiness};
+use ferrokube_component::leader::{LeaderElectionConfig, LeaderElector};
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::core::v1::Pod;
+use kube::Api;
+use kube::runtime::watcher;
+use prometheus_client::registry::Registry;
+use tokio::sync::watch;
+use tracing::info;
+
+use crate::events::Recorder;
+use crate::informer::Informer;
+use crate::metrics::Metrics;
+use crate::{Error, deployment, replicaset};
+
+/// The controller manager's settings; each field is the upstream `kube-controller-manager`
+/// flag of the same name.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// `--kubeconfig`; None tries `$KUBECONFIG`, `~/.kube/config`, then in-cluster.
+    pub kubeconfig: Option<PathBuf>,
+    /// `--controllers`: `*` (all on by default), `name` (enable), `-name` (disable).
+    pub controllers: Vec<String>,
+    /// `--concurrent-replicaset-syncs`.
+    pub concurrent_replicaset_syncs: u16,
+    /// `--concurrent-deployment-syncs`.
+    pub concurrent_deployment_syncs: u16,
+    /// `--leader-elect`.
+    pub leader_elect: bool,
+    /// `--leader-elect-lease-duration`.
+    pub leader_elect_lease_duration: Duration,
+    /// `--leader-elect-renew-deadline`.
+    pub leader_elect_renew_deadline: Duration,
+    /// `--leader-elect-retry-period`.
+    pub leader_elect_retry_period: Duration,
+    /// `--leader-elect-resource-namespace`.
+    pub leader_elect_resource_namespace: String,
+    /// `--leader-elect-resource-name`.
+    pub leader_elect_resource_name: String,
+    /// `--bind-address` and `--secure-port` for `/healthz`, `/readyz` and `/metrics` (served
+    /// over plain HTTP); None (`--secure-port=0`) serves nothing.
+    pub health_addr: Option<SocketAddr>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            kubeconfig: None,
+            controllers: vec!["*".into()],
+            concurrent_replicaset_syncs: 5,
+            concurrent_deployment_syncs: 5,
+            leader_elect: true,
+            leader_elect_lease_duration: Duration::from_secs(15),
+            leader_elect_renew_deadline: Duration::from_secs(10),
+            leader_elect_retry_period: Duration::from_secs(2),
+            leader_elect_resource_namespace: "kube-system".into(),
+            leader_elect_resource_name: "kube-controller-manager".into(),
+            health_addr: Some(SocketAddr::from(([0, 0, 0, 0], 10257))),
+        }
+    }
+}
+
+/// Every controller this manager knows: its name and the aliases `--controllers` accepts.
+pub fn known_controllers() -> &'static [(&'static str, &'static [&'static str])] {
+    &[
+        (deployment::NAME, &["deployment"]),
+        (replicaset::NAME, &["replicaset"]),
+    ]
+}
+
+/// Controllers that `*` leaves off (upstream: bootstrapsigner, tokencleaner, ...).
+const DISABLED_BY_DEFAULT: &[&str] = &[];
+
+fn canonical(name: &str) -> Option<&'static str> {
+    known_controllers()
+        .iter()
+        .find(|(n, aliases)| *n == name || aliases.contains(&name))
+        .map(|(n, _)| *n)
+}
+
+/// The controllers `--controllers` enables, as upstream's `IsControllerEnabled`: the first
+/// entry naming a controller (enabled or `-`disabled) decides, else `*` enables it unless it
+/// is off by default.
+pub(crate) fn enabled_controllers(flags: &[String]) -> Result<Vec<&'static str>, Error> {
+    let mut entries = Vec::new();
+    for raw in flags.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
+        if raw == "*" {
+            entries.push(("*", true));
+            continue;
+        }
+        let (name, on) = match raw.strip_prefix('-') {
+            Some(n) => (n, false),
+            None => (raw, true),
+        };
+        let name = canonical(name).ok_or_else(|| Error::UnknownController(name.into()))?;
+        entries.push((name, on));
+    }
+    let star = entries.iter().any(|(n, _)| *n == "*");
+    Ok(known_controllers()
+        .iter()
+        .map(|(n, _)| *n)
+        .filter(|n| match entries.iter().find(|(e, _)| e == n) {
+            Some((_, on)) => *on,
+            None => star && !DISABLED_BY_DEFAULT.contains(n),
+        })
+        .collect())
+}
+
+/// A started controller manager.
+pub struct Running {
+    /// Where `/healthz`, `/readyz` and `/metrics` are served (the bound port when asked for 0).
+    pub health_addr: Option<SocketAddr>,
+    task: tokio::task::JoinHandle<Result<(), Error>>,
+}
+
+impl Running {
+    /// Waits until the manager stops: `Ok` after shutdown, an error when it failed (for
+    /// example [`Error::LeadershipLost`]).
+    pub async fn wait(self) -> Result<(), Error> {
+        match self.task.await {
+            Ok(r) => r,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => Ok(()),
+        }
+    }
+}
+
+/// Runs the controller manager until `shutdown` resolves.
+pub async fn run(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Error> {
+    start(config, shutdown).await?.wait().await
+}
+
+/// Validates the configuration, connects, binds the health endpoints and starts the manager in
+/// the background.
+pub async fn start(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<Running, Error> {
+    let enabled = enabled_controllers(&config.controllers)?;
+    let client = client::connect(&ClientOptions {
+        kubeconfig: config.kubeconfig.clone(),
+        user_agent: "ferrokube-controller-manager".into(),
+    })
+    .await?;
+    let mut registry = Registry::default();
+    let metrics = Metrics::new(&mut registry);
+    let ready = Readiness::default();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stop_tx = Arc::new(stop_tx);
+    let on_shutdown = stop_tx.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = on_shutdown.send(true);
+    });
+    let health_addr = match config.health_addr {
+        Some(addr) => {
+            let bound = health::serve(
+                addr,
+                Arc::new(registry),
+                ready.clone(),
+                stopped(stop_rx.clone()),
+            )
+            .await?;
+            info!(addr = %bound, "serving /healthz, /readyz and /metrics (plain HTTP)");
+            Some(bound)
+        }
+        None => None,
+    };
+    let task = tokio::spawn(supervise(
+        config, client, enabled, metrics, ready, stop_tx, stop_rx,
+    ));
+    Ok(Running { health_addr, task })
+}
+
+/// Resolves once `stop` turns true (or its sender is gone).
+async fn stopped(mut stop: watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+fn identity() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "localhost".into());
+    format!("{host}_{}", uuid::Uuid::new_v4())
+}
+
+async fn supervise(
+    config: Config,
+    client: kube::Client,
+    enabled: Vec<&'static str>,
+    metrics: Metrics,
+    ready: Readiness,
+    stop_tx: Arc<watch::Sender<bool>>,
+    stop: watch::Receiver<bool>,
+) -> Result<(), Error> {
+    ready.set(true);
+    if !config.leader_elect {
+        return run_controllers(&config, client, &enabled, metrics, stop).await;
+    }
+    let election = LeaderElectionConfig {
+        lease_duration: config.leader_elect_lease_duration,
+        renew_deadline: config.leader_elect_renew_deadline,
+        retry_period: config.leader_elect_retry_period,
+        ..LeaderElectionConfig::new(
+            &config.leader_elect_resource_namespace,
+            &config.leader_elect_resource_name,
+            &identity(),
+        )
+    };
+    info!(
+        lease = %format!("{}/{}", election.namespace, election.name),
+        "attempting to acquire leader lease"
+    );
+    let (mut leading, _campaign) =
+        LeaderElector::new(client.clone(), election)?.run(stopped(stop.clone()));
+    let won = tokio::select! {
+        _ = stopped(stop.clone()) => false,
+        r = leading.wait_for(|l| *l) => r.is_ok(),
+    };
+    if !won {
+        return Ok(());
+    }
+    let controllers = run_controllers(&config, client, &enabled, metrics, stop.clone());
+    tokio::pin!(controllers);
+    let lost = async {
+        let _ = leading.wait_for(|l| !*l).await;
+    };
+    tokio::select! {
+        r = &mut controllers => return r,
+        _ = lost => {}
+    }
+    if *stop.borrow() {
+        return controllers.await;
+    }
+    let _ = stop_tx.send(true);
+    let _ = controllers.await;
+    Err(Error::LeadershipLost)
+}
+
+async fn run_controllers(
+    config: &Config,
+    client: kube::Client,
+    enabled: &[&'static str],
+    metrics: Metrics,
+    stop: watch::Receiver<bool>,
+) -> Result<(), Error> {
+    info!(controllers = ?enabled, "starting controllers");
+    if enabled.is_empty() {
+        stopped(stop).await;
+        return Ok(());
+    }
+    let mut pods = Informer::<Pod>::new(Api::all(client.clone()), watcher::Config::default());
+    let mut replicasets =
+        Informer::<ReplicaSet>::new(Api::all(client.clone()), watcher::Config::default());
+    let mut deployments =
+        Informer::<Deployment>::new(Api::all(client.clone()), watcher::Config::default());
+    let mut controllers: Vec<std::pin::Pin<Box<dyn Future<Output = ()> + Send>>> = Vec::new();
+    if enabled.contains(&deployment::NAME) {
+        let ctx = Arc::new(deployment::Context::new(
+            client.clone(),
+            deployments.store(),
+            replicasets.store(),
+            pods.store(),
+            Recorder::new(client.clone(), deployment::NAME, None),
+            metrics.queue("deployment"),
+        ));
+        controllers.push(Box::pin(deployment::run(
+            ctx,
+            deployments.subscribe(),
+            replicasets.subscribe(),
+            pods.subscribe(),
+            config.concurrent_deployment_syncs.max(1),
+            stop.clone(),
+        )));
+    }
+    if enabled.contains(&replicaset::NAME) {
+        let ctx = Arc::new(replicaset::Context::new(
+            client.clone(),
+            pods.store(),
+            replicasets.store(),
+            Recorder::new(client.clone(), replicaset::NAME, None),
+            metrics.queue("replicaset"),
+        ));
+        controllers.push(Box::pin(replicaset::run(
+            ctx,
+            pods.subscribe(),
+            replicasets.subscribe(),
+            config.concurrent_replicaset_syncs.max(1),
+            stop.clone(),
+        )));
+    }
+    let stores = (pods.store(), replicasets.store(), deployments.store());
+    let informers = [
+        pods.spawn(stop.clone()),
+        replicasets.spawn(stop.clone()),
+        deployments.spawn(stop.clone()),
+    ];
+    let synced = async {
+        let ready = |r: Result<(), _>, what| r.map_err(|_| Error::CacheSync(what));
+        ready(stores.0.wait_until_ready().await, "pods")?;
+        ready(stores.1.wait_until_ready().await, "replicasets")?;
+        ready(stores.2.wait_until_ready().await, "deployments")
+    };
+    tokio::select! {
+        _ = stopped(stop.clone()) => return Ok(()),
+        r = synced => r?,
+    }
+    info!("caches synced");
+    futures::future::join_all(controllers).await;
+    for informer in informers {
+        let _ = informer.await;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flags(s: &[&str]) -> Vec<String> {
+        s.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn star_enables_every_default_controller() {
+        assert_eq!(
+            enabled_controllers(&flags(&["*"])).unwrap(),
+            [deployment::NAME, replicaset::NAME]
+        );
+    }
+
+    #[test]
+    fn a_minus_entry_disables_and_aliases_work() {
+        assert_eq!(
+            enabled_controllers(&flags(&["*", "-replicaset"])).unwrap(),
+            [deployment::NAME]
+        );
+        assert_eq!(
+            enabled_controllers(&flags(&["replicaset-controller"])).unwrap(),
+            [replicaset::NAME]
+        );
+        assert!(enabled_controllers(&flags(&[])).unwrap().is_empty());
+    }
+
+    #[test]
+    fn an_unknown_controller_is_refused() {
+        let err = enabled_controllers(&flags(&["*", "frobnicator"])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "\"frobnicator\" is not in the list of known controllers"
+        );
+    }
+}
