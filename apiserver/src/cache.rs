@@ -81,8 +81,17 @@ pub struct Change {
 
 impl Change {
     /// A new change.
-    pub fn new(kind: ChangeKind, object: Arc<CachedObject>, previous: Option<Arc<CachedObject>>) -> Self {
-        Change { kind, object, previous, lines: Default::default() }
+    pub fn new(
+        kind: ChangeKind,
+        object: Arc<CachedObject>,
+        previous: Option<Arc<CachedObject>>,
+    ) -> Self {
+        Change {
+            kind,
+            object,
+            previous,
+            lines: Default::default(),
+        }
     }
 
     /// The JSON watch event line `{"type":TY,"object":...}\n` for this change's object.
@@ -92,7 +101,8 @@ impl Change {
             "MODIFIED" => &self.lines[1],
             _ => &self.lines[2],
         };
-        slot.get_or_init(|| event_line(ty, &self.object.json)).clone()
+        slot.get_or_init(|| event_line(ty, &self.object.json))
+            .clone()
     }
 
     /// The revision of the change.
@@ -227,7 +237,11 @@ impl WatchCache {
         if ev.kind != EventKind::Put {
             return None;
         }
-        let obj = self.primed.lock().expect("cache lock").remove(&ev.revision())?;
+        let obj = self
+            .primed
+            .lock()
+            .expect("cache lock")
+            .remove(&ev.revision())?;
         let r = self.registry.for_key(&ev.kv.key)?;
         (r.key(&obj.namespace, &obj.name) == ev.kv.key).then_some((r, obj))
     }
@@ -403,7 +417,9 @@ pub fn cached_object(r: &ResourceType, value: &mut Value, revision: Revision) ->
     let mut json = serde_json::to_vec(value).unwrap_or_default();
     json.shrink_to_fit();
     let json = Bytes::from(json);
-    let deleting = value.pointer("/metadata/deletionTimestamp").is_some_and(|v| !v.is_null());
+    let deleting = value
+        .pointer("/metadata/deletionTimestamp")
+        .is_some_and(|v| !v.is_null());
     CachedObject {
         deleting,
         namespace,

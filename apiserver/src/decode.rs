@@ -189,19 +189,28 @@ fn unknown_fields(input: &Value, typed: &Value, path: &mut String, out: &mut Vec
 
 /// Reports the JSON paths of keys that appear twice in one object of `body`.
 pub fn duplicate_fields(body: &[u8]) -> Vec<String> {
-    parse_json_with_duplicates(body).map(|(_, d)| d).unwrap_or_default()
+    parse_json_with_duplicates(body)
+        .map(|(_, d)| d)
+        .unwrap_or_default()
 }
 
 /// Parses a body as [`parse`] does and, for JSON, also reports duplicated keys, in one pass.
-pub fn parse_with_duplicates(content_type: &str, body: &[u8]) -> Result<(Value, Vec<String>), ApiError> {
+pub fn parse_with_duplicates(
+    content_type: &str,
+    body: &[u8],
+) -> Result<(Value, Vec<String>), ApiError> {
     if is_yaml(content_type) || content_type.starts_with("application/vnd.kubernetes.protobuf") {
         return Ok((parse(content_type, body)?, Vec::new()));
     }
-    if !content_type.is_empty() && !content_type.starts_with("application/json") && !content_type.starts_with("*/*") {
+    if !content_type.is_empty()
+        && !content_type.starts_with("application/json")
+        && !content_type.starts_with("*/*")
+    {
         return Ok((parse(content_type, body)?, Vec::new()));
     }
-    parse_json_with_duplicates(body)
-        .map_err(|e| ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}")))
+    parse_json_with_duplicates(body).map_err(|e| {
+        ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}"))
+    })
 }
 
 /// One segment of the path to the value being parsed.
@@ -238,7 +247,10 @@ impl DupContext {
 }
 
 fn parse_json_with_duplicates(body: &[u8]) -> Result<(Value, Vec<String>), serde_json::Error> {
-    let mut ctx = DupContext { path: Vec::new(), duplicates: Vec::new() };
+    let mut ctx = DupContext {
+        path: Vec::new(),
+        duplicates: Vec::new(),
+    };
     let mut de = serde_json::Deserializer::from_slice(body);
     let value = DupCheck(&mut ctx).deserialize(&mut de)?;
     de.end()?;
@@ -269,7 +281,9 @@ impl<'de> Visitor<'de> for DupCheck<'_> {
             }
             self.0.path.push(Segment::Key(key));
             let value = map.next_value_seed(DupCheck(self.0))?;
-            let Some(Segment::Key(key)) = self.0.path.pop() else { unreachable!("pushed a key") };
+            let Some(Segment::Key(key)) = self.0.path.pop() else {
+                unreachable!("pushed a key")
+            };
             out.insert(key, value);
         }
         Ok(Value::Object(out))

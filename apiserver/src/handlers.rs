@@ -214,7 +214,8 @@ impl ListOptions {
     }
 }
 
-fn list_options_invalid(field: &str, message: &str) -> ApiError {
+/// A 422 for invalid list or watch options, as upstream words it.
+pub(crate) fn list_options_invalid(field: &str, message: &str) -> ApiError {
     ApiError::invalid(
         "meta.k8s.io",
         "ListOptions",
@@ -483,6 +484,24 @@ impl Apiserver {
         }
     }
 
+    /// Waits until the cache has reached `rv` (resourceVersion "not older than"), or answers
+    /// upstream's 504 "Too large resource version" after 3 s.
+    async fn wait_not_older_than(&self, rv: i64) -> Result<(), ApiError> {
+        if self
+            .objects
+            .cache
+            .wait_for(rv, std::time::Duration::from_secs(3))
+            .await
+        {
+            Ok(())
+        } else {
+            Err(ApiError::too_large_resource_version(
+                rv,
+                self.objects.cache.revision(),
+            ))
+        }
+    }
+
     /// Decodes a create/update body with fieldValidation.
     fn decode_body(
         &self,
@@ -515,17 +534,7 @@ impl Apiserver {
                 let rv: i64 = rv.parse().map_err(|_| {
                     ApiError::bad_request(format!("invalid resource version: {rv}"))
                 })?;
-                if !self
-                    .objects
-                    .cache
-                    .wait_for(rv, std::time::Duration::from_secs(3))
-                    .await
-                {
-                    return Err(ApiError::too_large_resource_version(
-                        rv,
-                        self.objects.cache.revision(),
-                    ));
-                }
+                self.wait_not_older_than(rv).await?;
             }
             _ => {
                 self.objects.sync_cache().await?;
@@ -570,18 +579,7 @@ impl Apiserver {
                     }
                 }
                 (Some(rv), _) => {
-                    let rv: i64 = rv.parse().unwrap_or(0);
-                    if !self
-                        .objects
-                        .cache
-                        .wait_for(rv, std::time::Duration::from_secs(3))
-                        .await
-                    {
-                        return Err(ApiError::too_large_resource_version(
-                            rv,
-                            self.objects.cache.revision(),
-                        ));
-                    }
+                    self.wait_not_older_than(rv.parse().unwrap_or(0)).await?;
                 }
             }
         }
@@ -700,8 +698,12 @@ impl Apiserver {
         let mut last_err = None;
         for _ in 0..5 {
             let (old, rv) = self.objects.current(r, namespace, name).await?;
-            let patched =
-                crate::patching::apply(content_type, &old, body, Some((&*self.schemas, r.definition)))?;
+            let patched = crate::patching::apply(
+                content_type,
+                &old,
+                body,
+                Some((&*self.schemas, r.definition)),
+            )?;
             let mut patched = patched;
             decode::check_kind(r, &mut patched)?;
             let (obj, unknown) = decode::normalize(r, patched)?;

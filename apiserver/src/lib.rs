@@ -139,7 +139,6 @@ pub struct Apiserver {
     pub ca_cert: String,
 }
 
-
 /// What `run` reports once it is serving.
 #[derive(Clone, Debug)]
 pub struct Started {

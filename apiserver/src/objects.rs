@@ -95,6 +95,24 @@ fn to_store_bytes(obj: &mut Value) -> Result<Bytes, ApiError> {
 }
 
 impl Objects {
+    /// Writes `obj` over the key's revision `rv` and records it as [`Objects::stored`] does.
+    async fn store_update(
+        &self,
+        r: &ResourceType,
+        key: &str,
+        name: &str,
+        obj: &mut Value,
+        rv: i64,
+    ) -> Result<(), ApiError> {
+        let kv = self
+            .backend
+            .update(key, to_store_bytes(obj)?, rv)
+            .await
+            .map_err(|e| storage_error(r, name, e))?;
+        self.stored(r, obj, kv.mod_revision);
+        Ok(())
+    }
+
     /// Records a successful create or update at `revision`: sets the object's resourceVersion
     /// and hands the cache its cached form so the store's event need not be decoded again.
     fn stored(&self, r: &ResourceType, obj: &mut Value, revision: i64) {
@@ -453,7 +471,15 @@ impl Objects {
             .and_then(Value::as_array)
             .is_none_or(|f| f.is_empty());
         let key = r.key(namespace, name);
-        if deleting && no_finalizers && !self.waits_for_kubelet(r, &new) {
+        // A namespace also waits for its `spec.finalizers` (upstream's
+        // ShouldDeleteNamespaceDuringUpdate), so a status write never deletes it early.
+        let namespace_finalizers = r.group.is_empty()
+            && r.plural == "namespaces"
+            && new
+                .pointer("/spec/finalizers")
+                .and_then(Value::as_array)
+                .is_some_and(|f| !f.is_empty());
+        if deleting && no_finalizers && !namespace_finalizers && Self::grace_period_over(&new) {
             if opts.dry_run {
                 return Ok(new);
             }
@@ -469,33 +495,18 @@ impl Objects {
         if opts.dry_run {
             return Ok(new);
         }
-        let kv = self
-            .backend
-            .update(&key, to_store_bytes(&mut new)?, old_rv)
-            .await
-            .map_err(|e| storage_error(r, name, e))?;
-        self.stored(r, &mut new, kv.mod_revision);
+        self.store_update(r, &key, name, &mut new, old_rv).await?;
         Ok(new)
     }
 
-    /// A pod bound to a node with a grace period is removed by its kubelet, not by the server.
-    fn waits_for_kubelet(&self, r: &ResourceType, obj: &Value) -> bool {
-        r.group.is_empty()
-            && r.plural == "pods"
-            && !obj
-                .pointer("/spec/nodeName")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .is_empty()
-            && obj
-                .pointer("/metadata/deletionGracePeriodSeconds")
-                .and_then(Value::as_i64)
-                .unwrap_or(0)
-                > 0
-            && !matches!(
-                obj.pointer("/status/phase").and_then(Value::as_str),
-                Some("Succeeded" | "Failed")
-            )
+    /// Whether an update that leaves a deleting object without finalizers deletes it:
+    /// upstream's `ShouldDeleteDuringUpdate`, only once its grace period is 0. A pod being
+    /// deleted gracefully stays until its kubelet deletes it with grace 0.
+    fn grace_period_over(obj: &Value) -> bool {
+        obj.pointer("/metadata/deletionGracePeriodSeconds")
+            .and_then(Value::as_i64)
+            .unwrap_or(0)
+            == 0
     }
 
     fn after_delete(&self, r: &ResourceType, obj: &Value) {
@@ -625,7 +636,11 @@ impl Objects {
                 return Ok((obj, false));
             }
             let key = r.key(namespace, name);
-            match self.backend.update(&key, to_store_bytes(&mut obj)?, rv).await {
+            match self
+                .backend
+                .update(&key, to_store_bytes(&mut obj)?, rv)
+                .await
+            {
                 Ok(kv) => {
                     self.stored(r, &mut obj, kv.mod_revision);
                     return Ok((obj, false));
@@ -731,12 +746,7 @@ impl Objects {
         let old = new.clone();
         record_managed_fields(&self.schemas, r, &mut new, Some(&old), opts);
         let key = r.key(namespace, name);
-        let kv = self
-            .backend
-            .update(&key, to_store_bytes(&mut new)?, rv)
-            .await
-            .map_err(|e| storage_error(r, name, e))?;
-        self.stored(r, &mut new, kv.mod_revision);
+        self.store_update(r, &key, name, &mut new, rv).await?;
         Ok(new)
     }
 
@@ -774,12 +784,7 @@ impl Objects {
             set_rv(&mut new, kv.mod_revision);
             return Ok(new);
         }
-        let kv = self
-            .backend
-            .update(&key, to_store_bytes(&mut new)?, rv)
-            .await
-            .map_err(|e| storage_error(r, name, e))?;
-        self.stored(r, &mut new, kv.mod_revision);
+        self.store_update(r, &key, name, &mut new, rv).await?;
         Ok(new)
     }
 }

@@ -125,39 +125,21 @@ impl Apiserver {
         let send_initial = query.get("sendInitialEvents").map(String::as_str);
         if send_initial == Some("true") {
             if !bookmarks {
-                return Err(ApiError::invalid(
-                    "meta.k8s.io",
-                    "ListOptions",
-                    "",
-                    vec![crate::strategy::cause(
-                        "FieldValueForbidden",
-                        "allowWatchBookmarks",
-                        "Forbidden: allowWatchBookmarks must be set to true when sendInitialEvents is true",
-                    )],
+                return Err(crate::handlers::list_options_invalid(
+                    "allowWatchBookmarks",
+                    "Forbidden: allowWatchBookmarks must be set to true when sendInitialEvents is true",
                 ));
             }
             if opts.resource_version_match.as_deref() != Some("NotOlderThan") {
-                return Err(ApiError::invalid(
-                    "meta.k8s.io",
-                    "ListOptions",
-                    "",
-                    vec![crate::strategy::cause(
-                        "FieldValueForbidden",
-                        "resourceVersionMatch",
-                        "Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
-                    )],
+                return Err(crate::handlers::list_options_invalid(
+                    "resourceVersionMatch",
+                    "Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
                 ));
             }
         } else if opts.resource_version_match.is_some() {
-            return Err(ApiError::invalid(
-                "meta.k8s.io",
-                "ListOptions",
-                "",
-                vec![crate::strategy::cause(
-                    "FieldValueForbidden",
-                    "resourceVersionMatch",
-                    "Forbidden: resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided",
-                )],
+            return Err(crate::handlers::list_options_invalid(
+                "resourceVersionMatch",
+                "Forbidden: resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided",
             ));
         }
         let timeout = query

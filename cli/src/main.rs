@@ -28,6 +28,93 @@ enum Command {
     Apiserver(ApiserverFlags),
     /// Run the controller manager against any API server (flags as kube-controller-manager).
     ControllerManager(ControllerManagerFlags),
+    /// Run the scheduler against any API server (flags as kube-scheduler).
+    Scheduler(SchedulerFlags),
+    /// Run the node agent against any API server (flags as the kubelet's); `--runtime sim`
+    /// hosts simulated nodes.
+    Kubelet(KubeletFlags),
+}
+
+#[derive(Args)]
+struct KubeletFlags {
+    /// Path to a kubeconfig (default: $KUBECONFIG, ~/.kube/config, then in-cluster).
+    #[arg(long)]
+    kubeconfig: Option<PathBuf>,
+    /// The container runtime: `sim` (simulated containers).
+    #[arg(long, default_value = "sim", value_parser = ["sim"])]
+    runtime: String,
+    /// The node name (default: the host name); with --sim-nodes, the name prefix.
+    #[arg(long)]
+    hostname_override: Option<String>,
+    /// Host this many simulated nodes, named <prefix>-0, <prefix>-1, ...
+    #[arg(long)]
+    sim_nodes: Option<u32>,
+    /// Labels to add when registering the node (key=value,...).
+    #[arg(long, value_delimiter = ',', value_parser = ferrokube_kubelet::node::register::parse_label)]
+    node_labels: Vec<(String, String)>,
+    /// Taints to register the node with (key=value:Effect,...).
+    #[arg(long, value_delimiter = ',', value_parser = ferrokube_kubelet::node::register::parse_taint)]
+    register_with_taints: Vec<k8s_openapi::api::core::v1::Taint>,
+    /// The node's IP (simulated node i gets this plus i).
+    #[arg(long, default_value = "10.0.0.2")]
+    node_ip: std::net::Ipv4Addr,
+    /// The pod CIDR (split into one block per simulated node).
+    #[arg(long, default_value = "10.244.0.0/16")]
+    pod_cidr: String,
+    /// The most pods the node runs (its `pods` capacity).
+    #[arg(long, default_value_t = 110)]
+    max_pods: u32,
+    /// A simulated node's CPU capacity.
+    #[arg(long, default_value = "32")]
+    sim_cpu: String,
+    /// A simulated node's memory capacity.
+    #[arg(long, default_value = "256Gi")]
+    sim_memory: String,
+    /// A simulated node's ephemeral-storage capacity.
+    #[arg(long, default_value = "100Gi")]
+    sim_ephemeral_storage: String,
+    /// How long a simulated container takes to start.
+    #[arg(long, default_value = "200ms", value_parser = parse_duration)]
+    sim_start_delay: Duration,
+    /// How long a simulated container takes to stop.
+    #[arg(long, default_value = "200ms", value_parser = parse_duration)]
+    sim_stop_delay: Duration,
+    /// How often the node status is checked.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    node_status_update_frequency: Duration,
+    /// The node Lease's duration in seconds (renewed every quarter of it).
+    #[arg(long, default_value_t = 40)]
+    node_lease_duration_seconds: u64,
+}
+
+impl KubeletFlags {
+    fn into_config(self) -> ferrokube_kubelet::Config {
+        let mut node = ferrokube_kubelet::NodeOptions {
+            node_labels: self.node_labels.into_iter().collect(),
+            register_with_taints: self.register_with_taints,
+            node_ip: self.node_ip,
+            pod_cidr: self.pod_cidr,
+            lease_duration: Duration::from_secs(self.node_lease_duration_seconds),
+            lease_renew_interval: Duration::from_secs(self.node_lease_duration_seconds) / 4,
+            node_status_update_frequency: self.node_status_update_frequency,
+            ..Default::default()
+        };
+        node.capacity
+            .insert("pods".into(), self.max_pods.to_string());
+        node.capacity.insert("cpu".into(), self.sim_cpu);
+        node.capacity.insert("memory".into(), self.sim_memory);
+        node.capacity
+            .insert("ephemeral-storage".into(), self.sim_ephemeral_storage);
+        node.sim.start_delay = self.sim_start_delay;
+        node.sim.stop_delay = self.sim_stop_delay;
+        ferrokube_kubelet::Config {
+            kubeconfig: self.kubeconfig,
+            runtime: ferrokube_kubelet::RuntimeKind::Sim,
+            hostname_override: self.hostname_override,
+            sim_nodes: self.sim_nodes,
+            node,
+        }
+    }
 }
 
 #[derive(Args)]
@@ -44,6 +131,15 @@ struct ControllerManagerFlags {
     /// Deployments synced concurrently.
     #[arg(long, default_value_t = 5)]
     concurrent_deployment_syncs: u16,
+    /// Services whose Endpoints are synced concurrently.
+    #[arg(long, default_value_t = 5)]
+    concurrent_endpoint_syncs: u16,
+    /// Services whose EndpointSlices are synced concurrently.
+    #[arg(long, default_value_t = 5)]
+    concurrent_service_endpoint_syncs: u16,
+    /// The most endpoints one EndpointSlice holds (1 to 1000).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    max_endpoints_per_slice: u16,
     /// Campaign for the leader Lease before running controllers.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     leader_elect: bool,
@@ -77,6 +173,9 @@ impl ControllerManagerFlags {
             controllers: self.controllers,
             concurrent_replicaset_syncs: self.concurrent_replicaset_syncs,
             concurrent_deployment_syncs: self.concurrent_deployment_syncs,
+            concurrent_endpoint_syncs: self.concurrent_endpoint_syncs,
+            concurrent_service_endpoint_syncs: self.concurrent_service_endpoint_syncs,
+            max_endpoints_per_slice: self.max_endpoints_per_slice.into(),
             leader_elect: self.leader_elect,
             leader_elect_lease_duration: self.leader_elect_lease_duration,
             leader_elect_renew_deadline: self.leader_elect_renew_deadline,
@@ -85,6 +184,54 @@ impl ControllerManagerFlags {
             leader_elect_resource_name: self.leader_elect_resource_name,
             health_addr: (self.secure_port != 0)
                 .then(|| SocketAddr::new(self.bind_address, self.secure_port)),
+        }
+    }
+}
+
+#[derive(Args)]
+struct SchedulerFlags {
+    /// Path to a kubeconfig (default: $KUBECONFIG, ~/.kube/config, then in-cluster).
+    #[arg(long)]
+    kubeconfig: Option<PathBuf>,
+    /// Campaign for the leader Lease before scheduling.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    leader_elect: bool,
+    /// How long a non-renewed lease stays valid.
+    #[arg(long, default_value = "15s", value_parser = parse_duration)]
+    leader_elect_lease_duration: Duration,
+    /// How long the leader retries renewing before it gives up.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    leader_elect_renew_deadline: Duration,
+    /// How often candidates retry acquiring and the leader renews.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    leader_elect_retry_period: Duration,
+    /// The Lease's namespace.
+    #[arg(long, default_value = "kube-system")]
+    leader_elect_resource_namespace: String,
+    /// The Lease's name.
+    #[arg(long, default_value = "kube-scheduler")]
+    leader_elect_resource_name: String,
+    /// The address /healthz, /readyz and /metrics listen on (plain HTTP).
+    #[arg(long, default_value = "0.0.0.0")]
+    bind_address: IpAddr,
+    /// The health and metrics port; 0 serves nothing.
+    #[arg(long, default_value_t = 10259)]
+    secure_port: u16,
+}
+
+impl SchedulerFlags {
+    fn into_config(self) -> ferrokube_scheduler::Config {
+        ferrokube_scheduler::Config {
+            kubeconfig: self.kubeconfig,
+            leader_elect: self.leader_elect,
+            leader_elect_lease_duration: self.leader_elect_lease_duration,
+            leader_elect_renew_deadline: self.leader_elect_renew_deadline,
+            leader_elect_retry_period: self.leader_elect_retry_period,
+            leader_elect_resource_namespace: self.leader_elect_resource_namespace,
+            leader_elect_resource_name: self.leader_elect_resource_name,
+            health_addr: (self.secure_port != 0)
+                .then(|| SocketAddr::new(self.bind_address, self.secure_port)),
+            ..Default::default()
         }
     }
 }
@@ -217,6 +364,37 @@ async fn controller_manager_in_process(kubeconfig: PathBuf) {
     }
 }
 
+/// The scheduler inside `ferrokube server`: health and metrics on 127.0.0.1:10259 when that
+/// port is free, else without them.
+async fn scheduler_in_process(kubeconfig: PathBuf) {
+    let config = ferrokube_scheduler::Config {
+        kubeconfig: Some(kubeconfig),
+        health_addr: Some(SocketAddr::from(([127, 0, 0, 1], 10259))),
+        ..Default::default()
+    };
+    let running = match ferrokube_scheduler::start(config.clone(), shutdown_signal()).await {
+        Err(ferrokube_scheduler::Error::Component(ferrokube_component::Error::Bind {
+            addr,
+            source,
+        })) => {
+            tracing::warn!(%addr, error = %source, "scheduler runs without health endpoints");
+            let config = ferrokube_scheduler::Config {
+                health_addr: None,
+                ..config
+            };
+            ferrokube_scheduler::start(config, shutdown_signal()).await
+        }
+        other => other,
+    };
+    let result = match running {
+        Ok(running) => running.wait().await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = result {
+        tracing::error!(error = %e, "scheduler stopped");
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
@@ -239,12 +417,19 @@ async fn main() -> anyhow::Result<()> {
                 );
                 if in_process {
                     tokio::spawn(controller_manager_in_process(started.kubeconfig.clone()));
+                    tokio::spawn(scheduler_in_process(started.kubeconfig.clone()));
                 }
             })
             .await?;
         }
+        Command::Scheduler(flags) => {
+            ferrokube_scheduler::run(flags.into_config(), shutdown_signal()).await?;
+        }
         Command::ControllerManager(flags) => {
             ferrokube_controllers::run(flags.into_config(), shutdown_signal()).await?;
+        }
+        Command::Kubelet(flags) => {
+            ferrokube_kubelet::run(flags.into_config(), shutdown_signal()).await?;
         }
     }
     Ok(())

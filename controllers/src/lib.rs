@@ -9,7 +9,11 @@
 //! [`informer`] caches, and then runs the enabled controllers until shutdown:
 //!
 //! - [`replicaset`] — keeps a ReplicaSet's pods at `spec.replicas`;
-//! - [`deployment`] — rolls a Deployment's pods through ReplicaSets (RollingUpdate, Recreate).
+//! - [`deployment`] — rolls a Deployment's pods through ReplicaSets (RollingUpdate, Recreate);
+//! - [`endpoint`] — keeps each selector Service's Endpoints listing its pods' addresses;
+//! - [`endpointslice`] — keeps each selector Service's EndpointSlices, packed to limit churn;
+//! - [`garbagecollector`] — deletes objects whose owners are gone; foreground and orphan deletion;
+//! - [`namespace`] — empties a deleted namespace, then finalizes it.
 //!
 //! Building blocks shared by the controllers: [`informer`] (a watched cache whose changes fan
 //! out to controllers), [`expectations`] (no duplicate creates or deletes from a stale cache),
@@ -19,11 +23,15 @@
 #![warn(missing_docs)]
 
 pub mod deployment;
+pub mod endpoint;
+pub mod endpointslice;
 pub mod events;
 pub mod expectations;
+pub mod garbagecollector;
 pub mod informer;
 mod manager;
 pub mod metrics;
+pub mod namespace;
 pub mod pod_util;
 pub mod replicaset;
 pub mod slow_start;
@@ -69,6 +77,15 @@ pub enum Error {
     /// Writing the status subresource failed.
     #[error("update status: {0}")]
     UpdateStatus(String),
+    /// Creating or updating a Service's Endpoints failed.
+    #[error("{0}")]
+    UpdateEndpoints(String),
+    /// Writing a Service's EndpointSlices failed (or pods were skipped and need a retry).
+    #[error("{0}")]
+    UpdateEndpointSlices(String),
+    /// The cache does not yet reflect this controller's own writes; retry after it catches up.
+    #[error("{0}")]
+    StaleCache(String),
     /// The object lacks a field the controller needs (e.g. a pod template).
     #[error("{0}")]
     InvalidObject(String),

@@ -21,7 +21,7 @@ use tracing::info;
 use crate::events::Recorder;
 use crate::informer::Informer;
 use crate::metrics::Metrics;
-use crate::{Error, deployment, replicaset};
+use crate::{Error, deployment, endpoint, endpointslice, garbagecollector, namespace, replicaset};
 
 /// The controller manager's settings; each field is the upstream `kube-controller-manager`
 /// flag of the same name.
@@ -35,6 +35,12 @@ pub struct Config {
     pub concurrent_replicaset_syncs: u16,
     /// `--concurrent-deployment-syncs`.
     pub concurrent_deployment_syncs: u16,
+    /// `--concurrent-endpoint-syncs` (the Endpoints controller).
+    pub concurrent_endpoint_syncs: u16,
+    /// `--concurrent-service-endpoint-syncs` (the EndpointSlice controller).
+    pub concurrent_service_endpoint_syncs: u16,
+    /// `--max-endpoints-per-slice` (1 to 1000).
+    pub max_endpoints_per_slice: usize,
     /// `--leader-elect`.
     pub leader_elect: bool,
     /// `--leader-elect-lease-duration`.
@@ -59,6 +65,9 @@ impl Default for Config {
             controllers: vec!["*".into()],
             concurrent_replicaset_syncs: 5,
             concurrent_deployment_syncs: 5,
+            concurrent_endpoint_syncs: 5,
+            concurrent_service_endpoint_syncs: 5,
+            max_endpoints_per_slice: endpointslice::DEFAULT_MAX_ENDPOINTS_PER_SLICE,
             leader_elect: true,
             leader_elect_lease_duration: Duration::from_secs(15),
             leader_elect_renew_deadline: Duration::from_secs(10),
@@ -75,6 +84,10 @@ pub fn known_controllers() -> &'static [(&'static str, &'static [&'static str])]
     &[
         (deployment::NAME, &["deployment"]),
         (replicaset::NAME, &["replicaset"]),
+        (endpoint::NAME, &["endpoint"]),
+        (endpointslice::NAME, &["endpointslice"]),
+        (garbagecollector::NAME, &["garbagecollector"]),
+        (namespace::NAME, &["namespace"]),
     ]
 }
 
@@ -305,6 +318,45 @@ async fn run_controllers(
             stop.clone(),
         )));
     }
+    if enabled.contains(&endpoint::NAME) {
+        controllers.push(Box::pin(endpoint::run(
+            client.clone(),
+            pods.store(),
+            pods.subscribe(),
+            Recorder::new(client.clone(), endpoint::NAME, None),
+            metrics.queue("endpoint"),
+            config.concurrent_endpoint_syncs.max(1),
+            stop.clone(),
+        )));
+    }
+    if enabled.contains(&endpointslice::NAME) {
+        controllers.push(Box::pin(endpointslice::run(
+            client.clone(),
+            pods.store(),
+            pods.subscribe(),
+            Recorder::new(client.clone(), endpointslice::NAME, None),
+            metrics.queue("endpointslice"),
+            config.concurrent_service_endpoint_syncs.max(1),
+            config.max_endpoints_per_slice,
+            stop.clone(),
+        )));
+    }
+    if enabled.contains(&garbagecollector::NAME) {
+        let ctx = Arc::new(garbagecollector::Context::new(client.clone(), &metrics));
+        controllers.push(Box::pin(garbagecollector::run(
+            ctx,
+            garbagecollector::CONCURRENT_GC_SYNCS,
+            stop.clone(),
+        )));
+    }
+    if enabled.contains(&namespace::NAME) {
+        controllers.push(Box::pin(namespace::run(
+            client.clone(),
+            metrics.queue("namespace"),
+            namespace::CONCURRENT_NAMESPACE_SYNCS,
+            stop.clone(),
+        )));
+    }
     let stores = (pods.store(), replicasets.store(), deployments.store());
     let informers = [
         pods.spawn(stop.clone()),
@@ -341,14 +393,29 @@ mod tests {
     fn star_enables_every_default_controller() {
         assert_eq!(
             enabled_controllers(&flags(&["*"])).unwrap(),
-            [deployment::NAME, replicaset::NAME]
+            [
+                deployment::NAME,
+                replicaset::NAME,
+                endpoint::NAME,
+                endpointslice::NAME,
+                garbagecollector::NAME,
+                namespace::NAME
+            ]
         );
     }
 
     #[test]
     fn a_minus_entry_disables_and_aliases_work() {
         assert_eq!(
-            enabled_controllers(&flags(&["*", "-replicaset"])).unwrap(),
+            enabled_controllers(&flags(&[
+                "*",
+                "-replicaset",
+                "-endpoint",
+                "-endpointslice",
+                "-garbagecollector",
+                "-namespace"
+            ]))
+            .unwrap(),
             [deployment::NAME]
         );
         assert_eq!(

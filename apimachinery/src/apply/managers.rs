@@ -327,13 +327,28 @@ impl<'a> FieldManager<'a> {
         set
     }
 
-    fn compare(&self, old: &Value, new: &mut Value, creating: bool) -> Result<Comparison, ApplyError> {
+    fn compare(
+        &self,
+        old: &Value,
+        new: &mut Value,
+        creating: bool,
+    ) -> Result<Comparison, ApplyError> {
         // `new` is compared without its bookkeeping fields, taken out and put back rather
         // than copying the whole object.
         let saved = take_bookkeeping(new);
-        let old = if creating { None } else { Some(without_bookkeeping(old)) };
+        let old = if creating {
+            None
+        } else {
+            Some(without_bookkeeping(old))
+        };
         let empty = Value::Object(Default::default());
-        let result = walk::compare(&self.typer, old.as_ref().unwrap_or(&empty), new, self.root, creating);
+        let result = walk::compare(
+            &self.typer,
+            old.as_ref().unwrap_or(&empty),
+            new,
+            self.root,
+            creating,
+        );
         restore(new, saved);
         Ok(result?.map(|set| self.filter(set)))
     }

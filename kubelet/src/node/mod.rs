@@ -1,0 +1,140 @@
+//! One node: what its agent knows ([`NodeContext`]), and [`start`], which registers the Node
+//! ([`register`]), posts its status ([`status`]), renews its Lease ([`lease`]) and runs its
+//! pod workers until stopped.
+
+pub mod host;
+pub mod lease;
+pub mod register;
+pub mod status;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Taint;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tracing::{Instrument, info_span};
+
+use crate::Error;
+use crate::runtime::Runtime;
+
+/// Everything one node's agent needs, shared by its loops and pod workers.
+pub struct NodeContext {
+    /// The API client.
+    pub client: kube::Client,
+    /// The Node's name.
+    pub node_name: String,
+    /// The node's InternalIP, every pod's `hostIP`.
+    pub host_ip: String,
+    /// The node's pod CIDR, written to `spec.podCIDR` when known.
+    pub pod_cidr: Option<String>,
+    /// The container runtime.
+    pub runtime: Arc<dyn Runtime>,
+    /// The runtime's name, the `containerID` prefix.
+    pub runtime_name: String,
+    /// `nodeInfo.containerRuntimeVersion` (`sim://0.1`).
+    pub runtime_version: String,
+    /// Capacity (and allocatable): resource name to quantity.
+    pub capacity: BTreeMap<String, String>,
+    /// Machine facts for `nodeInfo`.
+    pub host: host::HostInfo,
+    /// `--node-labels`.
+    pub labels: BTreeMap<String, String>,
+    /// `--register-with-taints`.
+    pub taints: Vec<Taint>,
+    /// Lease duration (40 s upstream).
+    pub lease_duration_seconds: i32,
+    /// How often the Lease is renewed (10 s upstream).
+    pub lease_renew_interval: Duration,
+    /// How often the node status is checked (`--node-status-update-frequency`, 10 s).
+    pub status_update_frequency: Duration,
+    /// How often an unchanged node status is re-posted (`nodeStatusReportFrequency`, 5 min).
+    pub status_report_frequency: Duration,
+    /// The first CrashLoopBackOff delay (10 s upstream).
+    pub back_off_base: Duration,
+    /// The longest CrashLoopBackOff delay (300 s upstream).
+    pub back_off_max: Duration,
+    /// How long a pod worker waits before retrying a failed sync.
+    pub retry_interval: Duration,
+}
+
+/// A running node agent.
+pub struct RunningNode {
+    /// The Node's name.
+    pub name: String,
+    stop: watch::Sender<bool>,
+    heartbeat: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+}
+
+impl RunningNode {
+    /// Stops renewing the Lease and posting the status while pods keep running: a node that
+    /// has lost touch with the control plane (a fault to inject in tests).
+    pub fn stop_heartbeat(&self) {
+        self.heartbeat.send_replace(true);
+    }
+
+    /// Stops the node's loops (its pods are left as they are, as when a kubelet exits).
+    pub async fn stop(mut self) {
+        self.heartbeat.send_replace(true);
+        self.stop.send_replace(true);
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+/// Registers the node, posts its status and first Lease, then runs its loops in the
+/// background.
+pub async fn start(ctx: NodeContext) -> Result<RunningNode, Error> {
+    let ctx = Arc::new(ctx);
+    let span = info_span!("node", node = %ctx.node_name);
+    let uid = register::register(&ctx).instrument(span.clone()).await?;
+    let conditions = status::post(&ctx, &[]).instrument(span.clone()).await?;
+    lease::renew(&ctx, &uid, ctx.lease_duration_seconds)
+        .instrument(span.clone())
+        .await?;
+    let (stop, stopped) = watch::channel(false);
+    let (heartbeat, heartbeat_stopped) = watch::channel(false);
+    let mut tasks = JoinSet::new();
+    {
+        let ctx = ctx.clone();
+        let stopped = heartbeat_stopped.clone();
+        tasks.spawn(
+            async move {
+                lease::keep_renewed(
+                    &ctx,
+                    uid,
+                    ctx.lease_duration_seconds,
+                    ctx.lease_renew_interval,
+                    stopped,
+                )
+                .await
+            }
+            .instrument(span.clone()),
+        );
+    }
+    {
+        let ctx = ctx.clone();
+        let stopped = heartbeat_stopped;
+        tasks.spawn(
+            async move {
+                status::keep_fresh(
+                    &ctx,
+                    conditions,
+                    ctx.status_update_frequency,
+                    ctx.status_report_frequency,
+                    stopped,
+                )
+                .await
+            }
+            .instrument(span.clone()),
+        );
+    }
+    tasks.spawn(crate::pod::run(ctx.clone(), stopped).instrument(span));
+    Ok(RunningNode {
+        name: ctx.node_name.clone(),
+        stop,
+        heartbeat,
+        tasks,
+    })
+}

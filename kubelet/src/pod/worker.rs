@@ -1,0 +1,427 @@
+//! One pod's worker, as upstream's pod workers: it syncs the pod whenever its object changes,
+//! the runtime reports a change in its sandbox, or a restart back-off expires. A sync runs the
+//! sandbox, then the init containers one at a time, then the containers, restarts exited
+//! containers per `restartPolicy`, and writes the status when it changed. A pod with a
+//! `deletionTimestamp` is terminated: its containers are stopped within the grace period, the
+//! terminal status is written, and the pod is deleted with grace period 0 so the API server
+//! removes it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::{Container, Pod, PodStatus};
+use kube::api::{DeleteParams, Patch, PatchParams, Preconditions};
+use kube::{Api, ResourceExt};
+use tokio::sync::{broadcast, watch};
+use tokio::time::Instant;
+use tracing::{Instrument, debug, info_span, warn};
+
+use super::back_off;
+use super::status::{Observed, pod_status};
+use crate::Error;
+use crate::node::NodeContext;
+use crate::runtime::{
+    CONTAINER_TYPE_ANNOTATION, ContainerConfig, ContainerState, ContainerStatus, SandboxConfig,
+};
+
+/// A container waiting out its restart back-off.
+struct BackOff {
+    until: Instant,
+    message: String,
+}
+
+/// The state one pod's worker keeps between syncs.
+pub(crate) struct PodWorker {
+    ctx: Arc<NodeContext>,
+    pods: watch::Receiver<Option<Arc<Pod>>>,
+    events: broadcast::Receiver<crate::runtime::RuntimeEvent>,
+    sandbox: Option<String>,
+    start_time: Option<Timestamp>,
+    back_off: HashMap<String, BackOff>,
+    last_status: Option<PodStatus>,
+    /// The pod reached Succeeded or Failed; nothing runs any more.
+    finished: bool,
+}
+
+/// What a sync asks of the worker's loop.
+enum Next {
+    /// Wait for a change (or until the instant, for a back-off).
+    Wait(Option<Instant>),
+    /// The pod is gone; the worker ends.
+    Done,
+}
+
+impl PodWorker {
+    /// A worker fed with the pod's latest object (None once it is gone from the API).
+    pub(crate) fn new(ctx: Arc<NodeContext>, pods: watch::Receiver<Option<Arc<Pod>>>) -> Self {
+        let events = ctx.runtime.events();
+        PodWorker {
+            ctx,
+            pods,
+            events,
+            sandbox: None,
+            start_time: None,
+            back_off: HashMap::new(),
+            last_status: None,
+            finished: false,
+        }
+    }
+
+    /// Runs until the pod is terminated and deleted, or gone from the API.
+    pub(crate) async fn run(mut self) {
+        let pod = self.pods.borrow().clone();
+        let span = match &pod {
+            Some(p) => {
+                info_span!("pod", pod = %format!("{}/{}", p.namespace().unwrap_or_default(), p.name_any()), node = %self.ctx.node_name)
+            }
+            None => info_span!("pod", node = %self.ctx.node_name),
+        };
+        async move {
+            loop {
+                let pod = self.pods.borrow_and_update().clone();
+                let next = match pod {
+                    None => {
+                        self.tear_down().await;
+                        Next::Done
+                    }
+                    Some(pod) if pod.metadata.deletion_timestamp.is_some() => {
+                        match self.terminate(&pod).await {
+                            Ok(()) => Next::Done,
+                            Err(e) => {
+                                warn!(error = %e, "terminating pod failed; retrying");
+                                Next::Wait(Some(Instant::now() + self.ctx.retry_interval))
+                            }
+                        }
+                    }
+                    Some(pod) => match self.sync(&pod).await {
+                        Ok(wake) => Next::Wait(wake),
+                        Err(e) => {
+                            warn!(error = %e, "syncing pod failed; retrying");
+                            Next::Wait(Some(Instant::now() + self.ctx.retry_interval))
+                        }
+                    },
+                };
+                let Next::Wait(wake) = next else {
+                    return;
+                };
+                if !self.wait(wake).await {
+                    self.tear_down().await;
+                    return;
+                }
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Waits for something that may need a sync; false when the pod feed closed.
+    async fn wait(&mut self, wake: Option<Instant>) -> bool {
+        let sleep = async {
+            match wake {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(sleep);
+        loop {
+            tokio::select! {
+                changed = self.pods.changed() => return changed.is_ok(),
+                event = self.events.recv() => match event {
+                    Ok(e) if Some(&e.sandbox_id) == self.sandbox.as_ref() => return true,
+                    Ok(_) => {}
+                    Err(broadcast::error::RecvError::Lagged(_)) => return true,
+                    Err(broadcast::error::RecvError::Closed) => return false,
+                },
+                _ = &mut sleep => return true,
+            }
+        }
+    }
+
+    fn api(&self, pod: &Pod) -> Api<Pod> {
+        Api::namespaced(
+            self.ctx.client.clone(),
+            pod.namespace().as_deref().unwrap_or("default"),
+        )
+    }
+
+    async fn containers(&self) -> Result<Vec<ContainerStatus>, Error> {
+        match &self.sandbox {
+            Some(id) => Ok(self.ctx.runtime.list_containers(id).await?),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Writes the status the runtime state gives, when it differs from the last one written.
+    async fn write_status(&mut self, pod: &Pod, terminated: bool) -> Result<PodStatus, Error> {
+        let containers = self.containers().await?;
+        let sandbox = match &self.sandbox {
+            Some(id) => Some(self.ctx.runtime.pod_sandbox_status(id).await?),
+            None => None,
+        };
+        let back_off: HashMap<String, String> = self
+            .back_off
+            .iter()
+            .map(|(k, v)| (k.clone(), v.message.clone()))
+            .collect();
+        let mut base = pod.clone();
+        if let (Some(last), Some(status)) = (&self.last_status, base.status.as_mut()) {
+            // Our last write may not have come back through the watch yet.
+            status.conditions = last.conditions.clone();
+            status.start_time = last.start_time.clone().or(status.start_time.take());
+        }
+        let observed = Observed {
+            runtime_name: &self.ctx.runtime_name,
+            sandbox: sandbox.as_ref(),
+            containers: &containers,
+            host_ip: &self.ctx.host_ip,
+            start_time: self.start_time,
+            back_off: &back_off,
+            terminated,
+        };
+        let status = pod_status(&base, &observed, Timestamp::now());
+        if self.last_status.as_ref() != Some(&status) {
+            let patch = serde_json::json!({ "status": status });
+            self.api(pod)
+                .patch_status(
+                    &pod.name_any(),
+                    &PatchParams::default(),
+                    &Patch::Merge(&patch),
+                )
+                .await
+                .map_err(Error::UpdatePodStatus)?;
+            debug!(phase = ?status.phase, "pod status written");
+            self.last_status = Some(status.clone());
+        }
+        Ok(status)
+    }
+
+    /// One sync; returns when to wake for a restart back-off, if one is pending.
+    async fn sync(&mut self, pod: &Pod) -> Result<Option<Instant>, Error> {
+        if self.finished {
+            return Ok(None);
+        }
+        let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
+        if self.sandbox.is_none() && matches!(phase, Some("Succeeded" | "Failed")) {
+            // Already terminal (e.g. before this kubelet started): nothing to run.
+            self.finished = true;
+            return Ok(None);
+        }
+        self.start_time.get_or_insert_with(Timestamp::now);
+        if self.sandbox.is_none() {
+            let spec = pod.spec.clone().unwrap_or_default();
+            let mut labels = BTreeMap::new();
+            labels.insert("io.kubernetes.pod.name".into(), pod.name_any());
+            labels.insert(
+                "io.kubernetes.pod.namespace".into(),
+                pod.namespace().unwrap_or_default(),
+            );
+            labels.insert(
+                "io.kubernetes.pod.uid".into(),
+                pod.uid().unwrap_or_default(),
+            );
+            let config = SandboxConfig {
+                name: pod.name_any(),
+                namespace: pod.namespace().unwrap_or_default(),
+                uid: pod.uid().unwrap_or_default(),
+                host_network: spec.host_network.unwrap_or(false),
+                labels,
+            };
+            self.sandbox = Some(self.ctx.runtime.run_pod_sandbox(&config).await?);
+        }
+        self.write_status(pod, false).await?;
+
+        let wake = self.run_containers(pod).await?;
+        let status = self.write_status(pod, false).await?;
+        if matches!(status.phase.as_deref(), Some("Succeeded" | "Failed")) {
+            // A terminal pod keeps its status; its sandbox and IP are released.
+            if let Some(id) = &self.sandbox {
+                self.ctx.runtime.stop_pod_sandbox(id).await?;
+            }
+            self.finished = true;
+            self.write_status(pod, false).await?;
+            return Ok(None);
+        }
+        Ok(wake)
+    }
+
+    /// Starts what should run next: the first unfinished init container, else every
+    /// container not running, honouring `restartPolicy` and the restart back-off.
+    async fn run_containers(&mut self, pod: &Pod) -> Result<Option<Instant>, Error> {
+        let spec = pod.spec.clone().unwrap_or_default();
+        let restart_policy = spec
+            .restart_policy
+            .as_deref()
+            .unwrap_or("Always")
+            .to_string();
+        let containers = self.containers().await?;
+        let latest = |name: &str| containers.iter().rev().find(|c| c.name == name).cloned();
+        let mut wake: Option<Instant> = None;
+        for c in spec.init_containers.as_deref().unwrap_or_default() {
+            match latest(&c.name).map(|s| (s.attempt, s.state)) {
+                None => {
+                    self.start(pod, c, true, 0).await?;
+                    return Ok(None);
+                }
+                Some((_, ContainerState::Exited { exit_code: 0, .. })) => continue,
+                Some((attempt, ContainerState::Exited { .. })) => {
+                    if restart_policy != "Never" {
+                        wake = self.restart(pod, c, true, attempt + 1).await?;
+                    }
+                    return Ok(wake);
+                }
+                Some(_) => return Ok(None),
+            }
+        }
+        for c in &spec.containers {
+            match latest(&c.name).map(|s| (s.attempt, s.state)) {
+                None => self.start(pod, c, false, 0).await?,
+                Some((attempt, ContainerState::Exited { exit_code, .. })) => {
+                    let restart = restart_policy == "Always"
+                        || (restart_policy == "OnFailure" && exit_code != 0);
+                    if restart && let Some(at) = self.restart(pod, c, false, attempt + 1).await? {
+                        wake = Some(wake.map_or(at, |w| w.min(at)));
+                    }
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(wake)
+    }
+
+    /// Restarts a container once its back-off has passed; returns when to look again.
+    async fn restart(
+        &mut self,
+        pod: &Pod,
+        c: &Container,
+        init: bool,
+        attempt: u32,
+    ) -> Result<Option<Instant>, Error> {
+        let now = Instant::now();
+        match self.back_off.get(&c.name) {
+            Some(b) if b.until > now => return Ok(Some(b.until)),
+            Some(_) => {
+                self.back_off.remove(&c.name);
+            }
+            None => {
+                let delay =
+                    back_off::restart_delay(attempt, self.ctx.back_off_base, self.ctx.back_off_max);
+                if !delay.is_zero() {
+                    let message = back_off::message(
+                        delay,
+                        &c.name,
+                        &pod.name_any(),
+                        &pod.namespace().unwrap_or_default(),
+                        &pod.uid().unwrap_or_default(),
+                    );
+                    let until = now + delay;
+                    self.back_off
+                        .insert(c.name.clone(), BackOff { until, message });
+                    return Ok(Some(until));
+                }
+            }
+        }
+        self.start(pod, c, init, attempt).await?;
+        Ok(None)
+    }
+
+    async fn start(
+        &mut self,
+        pod: &Pod,
+        c: &Container,
+        init: bool,
+        attempt: u32,
+    ) -> Result<(), Error> {
+        let Some(sandbox) = self.sandbox.clone() else {
+            return Ok(());
+        };
+        let image = c.image.clone().unwrap_or_default();
+        self.ctx.runtime.pull_image(&image).await?;
+        let mut labels = BTreeMap::new();
+        labels.insert("io.kubernetes.container.name".into(), c.name.clone());
+        labels.insert("io.kubernetes.pod.name".into(), pod.name_any());
+        labels.insert(
+            "io.kubernetes.pod.namespace".into(),
+            pod.namespace().unwrap_or_default(),
+        );
+        labels.insert(
+            "io.kubernetes.pod.uid".into(),
+            pod.uid().unwrap_or_default(),
+        );
+        let mut annotations = BTreeMap::new();
+        annotations.insert(
+            CONTAINER_TYPE_ANNOTATION.into(),
+            if init { "init" } else { "regular" }.into(),
+        );
+        let config = ContainerConfig {
+            name: c.name.clone(),
+            image,
+            command: c.command.clone().unwrap_or_default(),
+            args: c.args.clone().unwrap_or_default(),
+            attempt,
+            labels,
+            annotations,
+        };
+        let id = self.ctx.runtime.create_container(&sandbox, &config).await?;
+        self.ctx.runtime.start_container(&id).await?;
+        Ok(())
+    }
+
+    /// Stops the pod's containers within its grace period, writes the terminal status and
+    /// deletes the pod with grace period 0.
+    async fn terminate(&mut self, pod: &Pod) -> Result<(), Error> {
+        let grace = pod
+            .metadata
+            .deletion_grace_period_seconds
+            .or(pod
+                .spec
+                .as_ref()
+                .and_then(|s| s.termination_grace_period_seconds))
+            .unwrap_or(30)
+            .max(0);
+        let timeout = std::time::Duration::from_secs(u64::try_from(grace).unwrap_or(0));
+        if let Some(sandbox) = self.sandbox.clone() {
+            let running: Vec<String> = self
+                .containers()
+                .await?
+                .into_iter()
+                .filter(|c| !matches!(c.state, ContainerState::Exited { .. }))
+                .map(|c| c.id)
+                .collect();
+            let runtime = self.ctx.runtime.clone();
+            let stops = running.iter().map(|id| runtime.stop_container(id, timeout));
+            for result in futures::future::join_all(stops).await {
+                result?;
+            }
+            self.ctx.runtime.stop_pod_sandbox(&sandbox).await?;
+            self.back_off.clear();
+            // As upstream: first the stopped containers, then the terminal phase.
+            self.write_status(pod, false).await?;
+            self.write_status(pod, true).await?;
+        }
+        let params = DeleteParams {
+            grace_period_seconds: Some(0),
+            preconditions: Some(Preconditions {
+                uid: pod.uid(),
+                resource_version: None,
+            }),
+            ..Default::default()
+        };
+        match self.api(pod).delete(&pod.name_any(), &params).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => {}
+            Err(e) => return Err(Error::DeletePod(e)),
+        }
+        self.tear_down().await;
+        Ok(())
+    }
+
+    /// Removes the pod's sandbox and containers from the runtime.
+    async fn tear_down(&mut self) {
+        if let Some(id) = self.sandbox.take()
+            && let Err(e) = self.ctx.runtime.remove_pod_sandbox(&id).await
+        {
+            warn!(error = %e, "removing the pod sandbox failed");
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! The container runtime interface the pod workers drive, shaped after CRI v1's
+//! `RuntimeService`: a pod sandbox (the pod's network namespace and IP) is run, stopped and
+//! removed; containers are created in a sandbox, started, stopped with a timeout, removed, and
+//! their status read back. State changes are announced on an event stream, as CRI's
+//! `GetContainerEvents` (or a relisting PLEG) does.
+//!
+//! Backends: [`sim`] (simulated containers, no processes). The `cri` (containerd) backend
+//! implements the same trait.
+
+pub mod image;
+pub mod sim;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+use tokio::sync::broadcast;
+
+/// Why a runtime call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// The sandbox or container id is not known to the runtime.
+    #[error("{kind} {id:?} not found")]
+    NotFound {
+        /// `sandbox` or `container`.
+        kind: &'static str,
+        /// The id asked for.
+        id: String,
+    },
+    /// No pod IP was left in the node's pod CIDR.
+    #[error("failed to allocate a pod IP: the pod CIDR {0} is exhausted")]
+    AddressesExhausted(String),
+    /// The call was not valid in the object's current state.
+    #[error("{0}")]
+    InvalidState(String),
+}
+
+/// The runtime's name and version, as CRI `Version` reports them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RuntimeVersion {
+    /// `runtime_name`, e.g. `sim` or `containerd`.
+    pub name: String,
+    /// `runtime_version`, e.g. `0.1`.
+    pub version: String,
+}
+
+impl RuntimeVersion {
+    /// `name://version`, the Node's `status.nodeInfo.containerRuntimeVersion`.
+    pub fn node_info(&self) -> String {
+        format!("{}://{}", self.name, self.version)
+    }
+}
+
+/// What a pod sandbox is run with (CRI `PodSandboxConfig`, the parts used so far).
+#[derive(Clone, Debug, Default)]
+pub struct SandboxConfig {
+    /// The pod's name.
+    pub name: String,
+    /// The pod's namespace.
+    pub namespace: String,
+    /// The pod's UID.
+    pub uid: String,
+    /// Whether the pod shares the node's network namespace (its IP is the node's).
+    pub host_network: bool,
+    /// Labels (`io.kubernetes.pod.*`).
+    pub labels: BTreeMap<String, String>,
+}
+
+/// A sandbox's state (CRI `PodSandboxStatus`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SandboxStatus {
+    /// The sandbox id.
+    pub id: String,
+    /// Whether it is ready (running, network set up).
+    pub ready: bool,
+    /// The pod IP the network plugin gave it.
+    pub ip: String,
+    /// When it was created.
+    pub created_at: Timestamp,
+}
+
+/// What a container is created with (CRI `ContainerConfig`, the parts used so far).
+#[derive(Clone, Debug, Default)]
+pub struct ContainerConfig {
+    /// The container's name in the pod spec.
+    pub name: String,
+    /// The image reference as written in the pod spec.
+    pub image: String,
+    /// The entrypoint override.
+    pub command: Vec<String>,
+    /// The arguments.
+    pub args: Vec<String>,
+    /// The attempt number (the container's restart count).
+    pub attempt: u32,
+    /// Labels (`io.kubernetes.container.name`, `io.kubernetes.pod.uid`, ...).
+    pub labels: BTreeMap<String, String>,
+    /// Annotations; [`CONTAINER_TYPE_ANNOTATION`] says whether this is an init container.
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// The annotation the kubelet sets on every container config: `init` or `regular`.
+pub const CONTAINER_TYPE_ANNOTATION: &str = "ferrokube.io/container-type";
+
+/// A container's lifecycle state (CRI `ContainerState`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ContainerState {
+    /// Created, not started.
+    Created,
+    /// Running since `started_at`.
+    Running {
+        /// When its process started.
+        started_at: Timestamp,
+    },
+    /// Exited.
+    Exited {
+        /// When its process started (None if it never did).
+        started_at: Option<Timestamp>,
+        /// When it exited.
+        finished_at: Timestamp,
+        /// The exit code.
+        exit_code: i32,
+        /// `Completed`, `Error`, `OOMKilled`, ...
+        reason: String,
+    },
+}
+
+/// A container's status (CRI `ContainerStatus`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContainerStatus {
+    /// The container id (without the `runtime://` prefix).
+    pub id: String,
+    /// The sandbox it runs in.
+    pub sandbox_id: String,
+    /// The container's name in the pod spec.
+    pub name: String,
+    /// The attempt number it was created with.
+    pub attempt: u32,
+    /// Its state.
+    pub state: ContainerState,
+    /// The image as the runtime resolved it (`docker.io/library/busybox:latest`).
+    pub image: String,
+    /// The image's digest reference (`docker.io/library/busybox@sha256:...`).
+    pub image_ref: String,
+}
+
+/// A state change the runtime announces (CRI `ContainerEventResponse`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RuntimeEvent {
+    /// The sandbox the change happened in.
+    pub sandbox_id: String,
+    /// The container, when the change is a container's.
+    pub container_id: Option<String>,
+}
+
+/// A container runtime, shaped after CRI v1's `RuntimeService` and `ImageService`.
+#[async_trait]
+pub trait Runtime: Send + Sync {
+    /// The runtime's name and version (CRI `Version`).
+    async fn version(&self) -> Result<RuntimeVersion, RuntimeError>;
+    /// Makes sure `image` is present and returns its resolved reference (CRI `PullImage`).
+    async fn pull_image(&self, image: &str) -> Result<String, RuntimeError>;
+    /// Creates and starts a pod sandbox with its network; returns its id (CRI `RunPodSandbox`).
+    async fn run_pod_sandbox(&self, config: &SandboxConfig) -> Result<String, RuntimeError>;
+    /// Stops every container in the sandbox and tears down its network (CRI `StopPodSandbox`).
+    async fn stop_pod_sandbox(&self, sandbox_id: &str) -> Result<(), RuntimeError>;
+    /// Removes a stopped sandbox and its containers (CRI `RemovePodSandbox`).
+    async fn remove_pod_sandbox(&self, sandbox_id: &str) -> Result<(), RuntimeError>;
+    /// The sandbox's status (CRI `PodSandboxStatus`).
+    async fn pod_sandbox_status(&self, sandbox_id: &str) -> Result<SandboxStatus, RuntimeError>;
+    /// Creates a container in a sandbox; returns its id (CRI `CreateContainer`).
+    async fn create_container(
+        &self,
+        sandbox_id: &str,
+        config: &ContainerConfig,
+    ) -> Result<String, RuntimeError>;
+    /// Starts a created container; returns once its process runs (CRI `StartContainer`).
+    async fn start_container(&self, container_id: &str) -> Result<(), RuntimeError>;
+    /// Stops a container, killing it after `timeout` (CRI `StopContainer`).
+    async fn stop_container(
+        &self,
+        container_id: &str,
+        timeout: Duration,
+    ) -> Result<(), RuntimeError>;
+    /// Removes a container (CRI `RemoveContainer`).
+    async fn remove_container(&self, container_id: &str) -> Result<(), RuntimeError>;
+    /// The containers of a sandbox, oldest first (CRI `ListContainers` + `ContainerStatus`).
+    async fn list_containers(&self, sandbox_id: &str)
+    -> Result<Vec<ContainerStatus>, RuntimeError>;
+    /// Container state changes from now on.
+    fn events(&self) -> broadcast::Receiver<RuntimeEvent>;
+}

@@ -1,0 +1,87 @@
+//! What the kubelet tests share: fast node timings, an async `until`, pod manifests.
+
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, bail};
+use ferrokube_kubelet::NodeOptions;
+use ferrokube_tests::Cluster;
+use k8s_openapi::api::core::v1::Pod;
+use kube::Api;
+
+/// Node options with heartbeats and simulated containers fast enough for tests.
+pub fn fast_options() -> NodeOptions {
+    let mut o = NodeOptions {
+        lease_renew_interval: Duration::from_millis(300),
+        node_status_update_frequency: Duration::from_millis(300),
+        crash_loop_back_off: Duration::from_secs(1),
+        ..Default::default()
+    };
+    o.sim.start_delay = Duration::from_millis(100);
+    o.sim.run_duration = Duration::from_millis(300);
+    o.sim.stop_delay = Duration::from_millis(100);
+    o
+}
+
+/// Polls `f` until it returns Some; fails with `what` after `timeout`.
+pub async fn until<T, F, Fut>(what: &str, timeout: Duration, mut f: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f().await {
+            return Ok(v);
+        }
+        if Instant::now() > deadline {
+            bail!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A pod bound to `node` running `command` in busybox.
+pub fn pod(name: &str, node: &str, command: &str) -> String {
+    format!(
+        r#"{{"apiVersion":"v1","kind":"Pod","metadata":{{"name":"{name}"}},
+  "spec":{{"nodeName":"{node}","containers":[{{"name":"main","image":"busybox",
+  "command":["sh","-c","{command}"]}}]}}}}"#
+    )
+}
+
+/// The `kubectl get pod NAME --no-headers` line's READY and STATUS cells.
+pub fn ready_and_status(cluster: &Cluster, name: &str) -> Option<(String, String)> {
+    let line = cluster
+        .kubectl_ok(&["get", "pod", name, "--no-headers"])
+        .ok()?;
+    let cells: Vec<&str> = line.split_whitespace().collect();
+    Some((cells.get(1)?.to_string(), cells.get(2)?.to_string()))
+}
+
+/// Waits until `kubectl get pod` shows `ready` and `status`.
+pub async fn until_pod_shows(
+    cluster: &Cluster,
+    name: &str,
+    ready: &str,
+    status: &str,
+) -> Result<()> {
+    until(
+        &format!("pod {name} to show {ready} {status}"),
+        Duration::from_secs(20),
+        || async {
+            let (r, s) = ready_and_status(cluster, name)?;
+            (r == ready && s == status).then_some(())
+        },
+    )
+    .await
+}
+
+/// The pod as the API returns it.
+pub async fn get_pod(client: &kube::Client, name: &str) -> Result<Pod> {
+    Ok(Api::<Pod>::namespaced(client.clone(), "default")
+        .get(name)
+        .await?)
+}

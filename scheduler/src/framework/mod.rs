@@ -1,0 +1,251 @@
+//! The scheduling framework, shaped as upstream's: a [`Status`] per plugin call, a
+//! [`CycleState`] per scheduling attempt, one narrow trait per extension point, plugins
+//! registered by name ([`Registry`]) and assembled into a profile ([`Framework`]) that runs
+//! them in order.
+
+mod fit_error;
+mod node_info;
+mod runtime;
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::Pod;
+
+pub use fit_error::FitError;
+pub use node_info::{HostPort, NodeInfo, PodInfo, host_ports, pod_key};
+pub use runtime::{Framework, NodeToStatus, ScheduleResult, num_feasible_nodes_to_find};
+
+/// The highest score a Score plugin gives after normalisation.
+pub const MAX_NODE_SCORE: i64 = 100;
+
+/// The outcome class of a plugin call, as upstream's `framework.Code`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Code {
+    /// The plugin is happy.
+    Success,
+    /// An internal error.
+    Error,
+    /// The pod does not fit, but could after preemption.
+    Unschedulable,
+    /// The pod does not fit and preemption would not help.
+    UnschedulableAndUnresolvable,
+    /// Permit: hold the pod (not supported yet; treated as a rejection).
+    Wait,
+    /// The plugin has nothing to do for this pod.
+    Skip,
+}
+
+/// A plugin's verdict with the reasons a user sees.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Status {
+    /// The outcome class.
+    pub code: Code,
+    /// Reasons, e.g. `Insufficient cpu`.
+    pub reasons: Vec<String>,
+    /// The plugin that returned it.
+    pub plugin: &'static str,
+}
+
+impl Status {
+    /// Success.
+    pub fn success() -> Self {
+        Status::new(Code::Success, Vec::<String>::new())
+    }
+
+    /// A status with reasons.
+    pub fn new(code: Code, reasons: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        Status {
+            code,
+            reasons: reasons.into_iter().map(Into::into).collect(),
+            plugin: "",
+        }
+    }
+
+    /// Whether it is a success.
+    pub fn is_success(&self) -> bool {
+        self.code == Code::Success
+    }
+
+    /// Whether the pod was rejected (either unschedulable code).
+    pub fn is_rejected(&self) -> bool {
+        matches!(
+            self.code,
+            Code::Unschedulable | Code::UnschedulableAndUnresolvable
+        )
+    }
+
+    /// The reasons joined as upstream's `Status.Message()`.
+    pub fn message(&self) -> String {
+        self.reasons.join(", ")
+    }
+
+    fn with_plugin(mut self, plugin: &'static str) -> Self {
+        self.plugin = plugin;
+        self
+    }
+}
+
+/// Data plugins share within one scheduling attempt (upstream's `CycleState`).
+#[derive(Default)]
+pub struct CycleState {
+    data: HashMap<&'static str, Box<dyn Any + Send + Sync>>,
+    /// Score plugins whose PreScore said Skip.
+    pub(crate) skip_score: Vec<&'static str>,
+    /// Filter plugins whose PreFilter said Skip.
+    pub(crate) skip_filter: Vec<&'static str>,
+}
+
+impl CycleState {
+    /// Stores a value under a key.
+    pub fn write<T: Any + Send + Sync>(&mut self, key: &'static str, value: T) {
+        self.data.insert(key, Box::new(value));
+    }
+
+    /// Reads the value stored under a key.
+    pub fn read<T: Any + Send + Sync>(&self, key: &'static str) -> Option<&T> {
+        self.data.get(key)?.downcast_ref()
+    }
+}
+
+/// A node's score from one plugin.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeScore {
+    /// The node.
+    pub name: String,
+    /// The score.
+    pub score: i64,
+}
+
+/// Every plugin has a name.
+pub trait Plugin: Send + Sync {
+    /// The name it is registered and configured under.
+    fn name(&self) -> &'static str;
+}
+
+/// Decides whether a pod may enter the active queue at all.
+pub trait PreEnqueuePlugin: Plugin {
+    /// Success lets the pod in.
+    fn pre_enqueue(&self, pod: &Pod) -> Status;
+}
+
+/// Computes per-pod state before filtering.
+pub trait PreFilterPlugin: Plugin {
+    /// Success, Skip (the plugin's Filter is not needed) or a rejection of every node.
+    fn pre_filter(&self, state: &mut CycleState, pod: &Pod, nodes: &[Arc<NodeInfo>]) -> Status;
+}
+
+/// Decides whether a pod may run on a node.
+pub trait FilterPlugin: Plugin {
+    /// Success when the pod fits the node.
+    fn filter(&self, state: &CycleState, pod: &Pod, node: &NodeInfo) -> Status;
+}
+
+/// Runs when no node fits (preemption).
+pub trait PostFilterPlugin: Plugin {
+    /// A nominated node when the plugin made room, and its status (its message is shown to
+    /// the user after the filter reasons).
+    fn post_filter(
+        &self,
+        state: &CycleState,
+        pod: &Pod,
+        nodes: &[Arc<NodeInfo>],
+        statuses: &NodeToStatus,
+        framework: &Framework,
+    ) -> (Option<String>, Status);
+}
+
+/// Computes per-pod state before scoring.
+pub trait PreScorePlugin: Plugin {
+    /// Success, or Skip (the plugin's Score is not needed for this pod).
+    fn pre_score(&self, state: &mut CycleState, pod: &Pod, nodes: &[Arc<NodeInfo>]) -> Status;
+}
+
+/// Ranks the feasible nodes.
+pub trait ScorePlugin: Plugin {
+    /// The node's raw score.
+    fn score(&self, state: &CycleState, pod: &Pod, node: &NodeInfo) -> Result<i64, Status>;
+
+    /// Maps raw scores to `0..=MAX_NODE_SCORE` (default: leave them).
+    fn normalize(&self, _state: &CycleState, _pod: &Pod, _scores: &mut [NodeScore]) -> Status {
+        Status::success()
+    }
+}
+
+/// Holds resources for a pod on its chosen node before binding.
+pub trait ReservePlugin: Plugin {
+    /// Reserves; a failure aborts the attempt.
+    fn reserve(&self, state: &CycleState, pod: &Pod, node: &str) -> Status;
+    /// Undoes `reserve`.
+    fn unreserve(&self, state: &CycleState, pod: &Pod, node: &str);
+}
+
+/// Approves (or rejects) a pod's binding.
+pub trait PermitPlugin: Plugin {
+    /// Success approves.
+    fn permit(&self, state: &CycleState, pod: &Pod, node: &str) -> Status;
+}
+
+/// A boxed future of a bind call.
+pub type BindFuture<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Status> + Send + 'a>>;
+
+/// Binds a pod to its node.
+pub trait BindPlugin: Plugin {
+    /// Success when bound; Skip lets the next binder try.
+    fn bind<'a>(&'a self, pod: &'a Pod, node: &'a str) -> BindFuture<'a>;
+}
+
+/// What a plugin's constructor gets: the client (None in unit tests).
+#[derive(Clone, Default)]
+pub struct Handle {
+    /// The API client binders use.
+    pub client: Option<kube::Client>,
+}
+
+/// A constructed plugin, with the extension points it implements.
+#[derive(Default)]
+pub struct PluginSet {
+    /// PreEnqueue.
+    pub pre_enqueue: Option<Arc<dyn PreEnqueuePlugin>>,
+    /// PreFilter.
+    pub pre_filter: Option<Arc<dyn PreFilterPlugin>>,
+    /// Filter.
+    pub filter: Option<Arc<dyn FilterPlugin>>,
+    /// PostFilter.
+    pub post_filter: Option<Arc<dyn PostFilterPlugin>>,
+    /// PreScore.
+    pub pre_score: Option<Arc<dyn PreScorePlugin>>,
+    /// Score (with NormalizeScore).
+    pub score: Option<Arc<dyn ScorePlugin>>,
+    /// Reserve.
+    pub reserve: Option<Arc<dyn ReservePlugin>>,
+    /// Permit.
+    pub permit: Option<Arc<dyn PermitPlugin>>,
+    /// Bind.
+    pub bind: Option<Arc<dyn BindPlugin>>,
+}
+
+/// Builds a plugin.
+pub type PluginFactory = fn(&Handle) -> PluginSet;
+
+/// Plugins by name.
+pub type Registry = std::collections::BTreeMap<&'static str, PluginFactory>;
+
+/// A plugin enabled in a profile with its score weight.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EnabledPlugin {
+    /// The registered name.
+    pub name: String,
+    /// The weight of its score (ignored if it does not score).
+    pub weight: i64,
+}
+
+/// A scheduling profile: the scheduler name pods ask for and its plugins in order.
+#[derive(Clone, Debug)]
+pub struct Profile {
+    /// `spec.schedulerName` this profile serves.
+    pub scheduler_name: String,
+    /// Plugins, run in this order at every extension point they implement.
+    pub plugins: Vec<EnabledPlugin>,
+}

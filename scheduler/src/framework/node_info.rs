@@ -1,0 +1,137 @@
+//! What the scheduler knows about one node: the Node, the pods bound (or assumed) to it, and
+//! the resources and host ports they take.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::{Node, Pod};
+
+use crate::resource::{Resource, pod_requests};
+
+/// A pod as the node accounts for it.
+#[derive(Clone, Debug)]
+pub struct PodInfo {
+    /// The pod.
+    pub pod: Arc<Pod>,
+    /// Its requests.
+    pub requests: Resource,
+    /// Its requests with the scoring defaults for missing CPU / memory.
+    pub non_zero_requests: Resource,
+}
+
+impl PodInfo {
+    /// Computes a pod's requests once.
+    pub fn new(pod: Arc<Pod>) -> Self {
+        PodInfo {
+            requests: pod_requests(&pod, false),
+            non_zero_requests: pod_requests(&pod, true),
+            pod,
+        }
+    }
+
+    /// `namespace/name`.
+    pub fn key(&self) -> String {
+        pod_key(&self.pod)
+    }
+}
+
+/// `namespace/name` of a pod.
+pub fn pod_key(pod: &Pod) -> String {
+    format!(
+        "{}/{}",
+        pod.metadata.namespace.as_deref().unwrap_or("default"),
+        pod.metadata.name.as_deref().unwrap_or_default()
+    )
+}
+
+/// A host port in use: (host IP, protocol, port).
+pub type HostPort = (String, String, i32);
+
+/// One node and what runs on it.
+#[derive(Clone, Debug, Default)]
+pub struct NodeInfo {
+    /// The Node (None while only pods naming it are known).
+    pub node: Option<Arc<Node>>,
+    /// Pods bound or assumed to it.
+    pub pods: Vec<PodInfo>,
+    /// The sum of the pods' requests (`allowed_pod_number` holds the pod count).
+    pub requested: Resource,
+    /// The sum with scoring defaults.
+    pub non_zero_requested: Resource,
+    /// The node's allocatable resources.
+    pub allocatable: Resource,
+    /// Host ports the pods use.
+    pub used_ports: HashSet<HostPort>,
+}
+
+impl NodeInfo {
+    /// A node with no pods.
+    pub fn new(node: Arc<Node>) -> Self {
+        let mut n = NodeInfo::default();
+        n.set_node(node);
+        n
+    }
+
+    /// Replaces the Node object.
+    pub fn set_node(&mut self, node: Arc<Node>) {
+        self.allocatable = node
+            .status
+            .as_ref()
+            .and_then(|s| s.allocatable.as_ref().or(s.capacity.as_ref()))
+            .map(Resource::from_list)
+            .unwrap_or_default();
+        self.node = Some(node);
+    }
+
+    /// The node's name.
+    pub fn name(&self) -> &str {
+        self.node
+            .as_ref()
+            .and_then(|n| n.metadata.name.as_deref())
+            .unwrap_or_default()
+    }
+
+    /// Accounts for a pod.
+    pub fn add_pod(&mut self, info: PodInfo) {
+        self.requested.add(&info.requests);
+        self.non_zero_requested.add(&info.non_zero_requests);
+        self.requested.allowed_pod_number += 1;
+        for p in host_ports(&info.pod) {
+            self.used_ports.insert(p);
+        }
+        self.pods.push(info);
+    }
+
+    /// Stops accounting for the pod with this key; whether it was there.
+    pub fn remove_pod(&mut self, key: &str) -> bool {
+        let Some(i) = self.pods.iter().position(|p| p.key() == key) else {
+            return false;
+        };
+        let info = self.pods.swap_remove(i);
+        self.requested.sub(&info.requests);
+        self.non_zero_requested.sub(&info.non_zero_requests);
+        self.requested.allowed_pod_number -= 1;
+        self.used_ports = self.pods.iter().flat_map(|p| host_ports(&p.pod)).collect();
+        true
+    }
+}
+
+/// The host ports a pod asks for (`hostPort` > 0), with upstream's defaults (IP `0.0.0.0`,
+/// protocol `TCP`).
+pub fn host_ports(pod: &Pod) -> Vec<HostPort> {
+    pod.spec
+        .iter()
+        .flat_map(|s| s.containers.iter())
+        .flat_map(|c| c.ports.iter().flatten())
+        .filter_map(|p| {
+            let port = p.host_port.filter(|p| *p > 0)?;
+            let ip = p
+                .host_ip
+                .clone()
+                .filter(|i| !i.is_empty())
+                .unwrap_or_else(|| "0.0.0.0".into());
+            let proto = p.protocol.clone().unwrap_or_else(|| "TCP".into());
+            Some((ip, proto, port))
+        })
+        .collect()
+}

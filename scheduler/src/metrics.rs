@@ -1,0 +1,98 @@
+//! The scheduler's Prometheus metrics, named as upstream's: `scheduler_schedule_attempts_total`
+//! by result and profile, `scheduler_pending_pods` by queue, and
+//! `scheduler_scheduling_attempt_duration_seconds`.
+
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::queue::QueueSizes;
+
+/// `result` (`scheduled`, `unschedulable`, `error`) and `profile`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AttemptLabels {
+    /// How the attempt ended.
+    pub result: String,
+    /// The scheduler name.
+    pub profile: String,
+}
+
+/// `queue` (`active`, `backoff`, `unschedulable`, `gated`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct QueueLabel {
+    /// The part of the queue.
+    pub queue: String,
+}
+
+fn histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.001, 2.0, 15))
+}
+
+/// The scheduler's metric families.
+#[derive(Clone)]
+pub struct Metrics {
+    attempts: Family<AttemptLabels, Counter>,
+    pending: Family<QueueLabel, Gauge>,
+    duration: Family<AttemptLabels, Histogram, fn() -> Histogram>,
+}
+
+impl Metrics {
+    /// Registers the families in `registry`.
+    pub fn new(registry: &mut Registry) -> Self {
+        let m = Metrics {
+            attempts: Family::default(),
+            pending: Family::default(),
+            duration: Family::new_with_constructor(histogram),
+        };
+        let sub = registry.sub_registry_with_prefix("scheduler");
+        sub.register(
+            "schedule_attempts",
+            "Number of attempts to schedule pods, by the result",
+            m.attempts.clone(),
+        );
+        sub.register(
+            "pending_pods",
+            "Number of pending pods, by the queue type",
+            m.pending.clone(),
+        );
+        sub.register(
+            "scheduling_attempt_duration_seconds",
+            "Scheduling attempt latency in seconds (scheduling algorithm + binding)",
+            m.duration.clone(),
+        );
+        m
+    }
+
+    /// Counts one attempt and its duration.
+    pub fn attempt(&self, result: &str, profile: &str, took: Duration) {
+        let labels = AttemptLabels {
+            result: result.into(),
+            profile: profile.into(),
+        };
+        self.attempts.get_or_create(&labels).inc();
+        self.duration
+            .get_or_create(&labels)
+            .observe(took.as_secs_f64());
+    }
+
+    /// Publishes the queue sizes.
+    pub fn queue_sizes(&self, sizes: QueueSizes) {
+        for (queue, n) in [
+            ("active", sizes.active),
+            ("backoff", sizes.backoff),
+            ("unschedulable", sizes.unschedulable),
+            ("gated", sizes.gated),
+        ] {
+            self.pending
+                .get_or_create(&QueueLabel {
+                    queue: queue.into(),
+                })
+                .set(n as i64);
+        }
+    }
+}

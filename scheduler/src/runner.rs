@@ -1,0 +1,227 @@
+//! The scheduler process: client, health and metrics, leader election on
+//! `kube-system/kube-scheduler`, the pod and node watches, and the scheduling loop.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use ferrokube_component::client::{self, ClientOptions};
+use ferrokube_component::health::{self, Readiness};
+use ferrokube_component::leader::{LeaderElectionConfig, LeaderElector};
+use ferrokube_controllers::events::Recorder;
+use ferrokube_controllers::informer::Informer;
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::Api;
+use kube::runtime::watcher;
+use prometheus_client::registry::Registry;
+use tokio::sync::watch;
+use tracing::info;
+
+use crate::framework::{Framework, Handle};
+use crate::metrics::Metrics;
+use crate::scheduler::Scheduler;
+use crate::{Config, Error, plugins};
+
+/// A started scheduler.
+pub struct Running {
+    /// Where `/healthz`, `/readyz` and `/metrics` are served (the bound port when asked for 0).
+    pub health_addr: Option<SocketAddr>,
+    task: tokio::task::JoinHandle<Result<(), Error>>,
+}
+
+impl Running {
+    /// Waits until the scheduler stops: `Ok` after shutdown, an error when it failed (for
+    /// example [`Error::LeadershipLost`]).
+    pub async fn wait(self) -> Result<(), Error> {
+        match self.task.await {
+            Ok(r) => r,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => Ok(()),
+        }
+    }
+}
+
+/// Runs the scheduler until `shutdown` resolves.
+pub async fn run(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Error> {
+    start(config, shutdown).await?.wait().await
+}
+
+/// Connects, builds the profile, binds the health endpoints and starts the scheduler in the
+/// background.
+pub async fn start(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<Running, Error> {
+    let client = client::connect(&ClientOptions {
+        kubeconfig: config.kubeconfig.clone(),
+        user_agent: "ferrokube-scheduler".into(),
+    })
+    .await?;
+    let mut framework = Framework::new(
+        &plugins::registry(),
+        &plugins::default_profile(&config.scheduler_name),
+        &Handle {
+            client: Some(client.clone()),
+        },
+    )?;
+    framework.percentage_of_nodes_to_score = config.percentage_of_nodes_to_score;
+    let mut registry = Registry::default();
+    let metrics = Metrics::new(&mut registry);
+    let ready = Readiness::default();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stop_tx = Arc::new(stop_tx);
+    let on_shutdown = stop_tx.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = on_shutdown.send(true);
+    });
+    let health_addr = match config.health_addr {
+        Some(addr) => {
+            let bound = health::serve(
+                addr,
+                Arc::new(registry),
+                ready.clone(),
+                stopped(stop_rx.clone()),
+            )
+            .await?;
+            info!(addr = %bound, "serving /healthz, /readyz and /metrics (plain HTTP)");
+            Some(bound)
+        }
+        None => None,
+    };
+    let recorder = Recorder::new(client.clone(), &config.scheduler_name, None);
+    let scheduler = Arc::new(Scheduler::new(
+        Arc::new(framework),
+        client.clone(),
+        recorder,
+        metrics,
+    ));
+    let task = tokio::spawn(supervise(
+        config, client, scheduler, ready, stop_tx, stop_rx,
+    ));
+    Ok(Running { health_addr, task })
+}
+
+/// Resolves once `stop` turns true (or its sender is gone).
+async fn stopped(mut stop: watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+fn identity() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into());
+    format!("{host}_{}", uuid::Uuid::new_v4())
+}
+
+async fn supervise(
+    config: Config,
+    client: kube::Client,
+    scheduler: Arc<Scheduler>,
+    ready: Readiness,
+    stop_tx: Arc<watch::Sender<bool>>,
+    stop: watch::Receiver<bool>,
+) -> Result<(), Error> {
+    ready.set(true);
+    if !config.leader_elect {
+        return schedule(client, scheduler, stop).await;
+    }
+    let election = LeaderElectionConfig {
+        lease_duration: config.leader_elect_lease_duration,
+        renew_deadline: config.leader_elect_renew_deadline,
+        retry_period: config.leader_elect_retry_period,
+        ..LeaderElectionConfig::new(
+            &config.leader_elect_resource_namespace,
+            &config.leader_elect_resource_name,
+            &identity(),
+        )
+    };
+    info!(lease = %format!("{}/{}", election.namespace, election.name), "attempting to acquire leader lease");
+    let (mut leading, _campaign) =
+        LeaderElector::new(client.clone(), election)?.run(stopped(stop.clone()));
+    let won = tokio::select! {
+        _ = stopped(stop.clone()) => false,
+        r = leading.wait_for(|l| *l) => r.is_ok(),
+    };
+    if !won {
+        return Ok(());
+    }
+    let running = schedule(client, scheduler, stop.clone());
+    tokio::pin!(running);
+    let lost = async {
+        let _ = leading.wait_for(|l| !*l).await;
+    };
+    tokio::select! {
+        r = &mut running => return r,
+        _ = lost => {}
+    }
+    if *stop.borrow() {
+        return running.await;
+    }
+    let _ = stop_tx.send(true);
+    let _ = running.await;
+    Err(Error::LeadershipLost)
+}
+
+/// Watches pods and nodes, feeds the scheduler's cache and queue, and runs the loop.
+async fn schedule(
+    client: kube::Client,
+    scheduler: Arc<Scheduler>,
+    stop: watch::Receiver<bool>,
+) -> Result<(), Error> {
+    let mut pods = Informer::<Pod>::new(Api::all(client.clone()), watcher::Config::default());
+    let mut nodes = Informer::<Node>::new(Api::all(client), watcher::Config::default());
+    let mut pod_changes = pods.subscribe();
+    let mut node_changes = nodes.subscribe();
+    let stores = (pods.store(), nodes.store());
+    let informers = [pods.spawn(stop.clone()), nodes.spawn(stop.clone())];
+    let synced = async {
+        stores
+            .0
+            .wait_until_ready()
+            .await
+            .map_err(|_| Error::CacheSync("pods"))?;
+        stores
+            .1
+            .wait_until_ready()
+            .await
+            .map_err(|_| Error::CacheSync("nodes"))
+    };
+    tokio::select! {
+        _ = stopped(stop.clone()) => return Ok(()),
+        r = synced => r?,
+    }
+    // Everything listed so far goes in before the first cycle, nodes first.
+    while let Ok(c) = node_changes.try_recv() {
+        scheduler.on_node_change(c);
+    }
+    while let Ok(c) = pod_changes.try_recv() {
+        scheduler.on_pod_change(c);
+    }
+    info!("caches synced; scheduling");
+    let handlers = {
+        let scheduler = scheduler.clone();
+        let mut stop = stop.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = stop.wait_for(|s| *s) => return,
+                    Some(c) = node_changes.recv() => scheduler.on_node_change(c),
+                    Some(c) = pod_changes.recv() => scheduler.on_pod_change(c),
+                    else => return,
+                }
+            }
+        })
+    };
+    scheduler.run(stop).await;
+    let _ = handlers.await;
+    for informer in informers {
+        let _ = informer.await;
+    }
+    Ok(())
+}

@@ -1,0 +1,311 @@
+//! The scheduling cycle, as upstream's `ScheduleOne`: pop a pod, take a snapshot, run the
+//! framework (filter, score, select), assume the pod on the chosen node, reserve and permit,
+//! then bind in the background; on failure record why and park the pod in the queue. Also
+//! the event handlers that keep the cache and the queue in step with the watches.
+
+use std::sync::{Arc, Mutex};
+
+use ferrokube_controllers::events::Recorder;
+use ferrokube_controllers::informer::Change;
+use k8s_openapi::api::core::v1::{Node, Pod};
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tracing::{Instrument, debug, info, info_span};
+
+use crate::cache::Cache;
+use crate::events::{self, REASON_SCHEDULER_ERROR, REASON_UNSCHEDULABLE};
+use crate::framework::{CycleState, Framework, pod_key};
+use crate::metrics::Metrics;
+use crate::queue::{ClusterEvent, QueuedPodInfo, SchedulingQueue};
+
+/// One profile's scheduler: its framework, queue and cache.
+pub struct Scheduler {
+    framework: Arc<Framework>,
+    queue: Arc<SchedulingQueue>,
+    cache: Mutex<Cache>,
+    client: kube::Client,
+    recorder: Recorder,
+    metrics: Metrics,
+}
+
+fn assigned(pod: &Pod) -> bool {
+    pod.spec
+        .as_ref()
+        .and_then(|s| s.node_name.as_deref())
+        .is_some_and(|n| !n.is_empty())
+}
+
+fn terminal(pod: &Pod) -> bool {
+    matches!(
+        pod.status.as_ref().and_then(|s| s.phase.as_deref()),
+        Some("Succeeded" | "Failed")
+    )
+}
+
+/// Whether a node change could make an unschedulable pod fit (upstream's
+/// `nodeSchedulingPropertiesChange`): allocatable, labels, taints, cordon or conditions.
+fn node_scheduling_properties_changed(old: &Node, new: &Node) -> bool {
+    let alloc = |n: &Node| n.status.as_ref().and_then(|s| s.allocatable.clone());
+    let conditions = |n: &Node| {
+        n.status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .map(|c| {
+                c.iter()
+                    .map(|c| (c.type_.clone(), c.status.clone()))
+                    .collect::<Vec<_>>()
+            })
+    };
+    let spec = |n: &Node| n.spec.as_ref().map(|s| (s.unschedulable, s.taints.clone()));
+    alloc(old) != alloc(new)
+        || old.metadata.labels != new.metadata.labels
+        || spec(old) != spec(new)
+        || conditions(old) != conditions(new)
+}
+
+impl Scheduler {
+    /// A scheduler for `framework`'s profile.
+    pub fn new(
+        framework: Arc<Framework>,
+        client: kube::Client,
+        recorder: Recorder,
+        metrics: Metrics,
+    ) -> Self {
+        let fw = framework.clone();
+        Scheduler {
+            queue: Arc::new(SchedulingQueue::new(Box::new(move |p| {
+                fw.run_pre_enqueue(p)
+            }))),
+            framework,
+            cache: Mutex::default(),
+            client,
+            recorder,
+            metrics,
+        }
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, Cache> {
+        self.cache.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The queue (for metrics and tests).
+    pub fn queue(&self) -> &SchedulingQueue {
+        &self.queue
+    }
+
+    /// Whether the pod asks for this profile.
+    pub fn responsible_for(&self, pod: &Pod) -> bool {
+        let name = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.scheduler_name.as_deref())
+            .filter(|n| !n.is_empty())
+            .unwrap_or(crate::config::DEFAULT_SCHEDULER_NAME);
+        name == self.framework.scheduler_name
+    }
+
+    /// Applies a pod watch change to the cache (bound pods) or the queue (pending pods).
+    pub fn on_pod_change(&self, change: Change<Pod>) {
+        match change {
+            Change::Added(pod) => {
+                if assigned(&pod) {
+                    if !terminal(&pod) {
+                        self.cache().add_or_update_pod(pod);
+                    }
+                } else if self.responsible_for(&pod) && !terminal(&pod) {
+                    self.queue.add(pod);
+                }
+            }
+            Change::Updated { old, new } => {
+                if assigned(&new) {
+                    if !assigned(&old) {
+                        self.queue.delete(&new);
+                    }
+                    if terminal(&new) {
+                        self.cache().remove_pod(&new);
+                        self.queue
+                            .move_all_to_active_or_backoff(ClusterEvent::AssignedPodDelete);
+                    } else {
+                        self.cache().add_or_update_pod(new);
+                    }
+                } else if self.responsible_for(&new) {
+                    self.queue.update(&old, new);
+                }
+            }
+            Change::Deleted(pod) => {
+                if assigned(&pod) {
+                    self.cache().remove_pod(&pod);
+                    self.queue
+                        .move_all_to_active_or_backoff(ClusterEvent::AssignedPodDelete);
+                } else {
+                    self.queue.delete(&pod);
+                }
+            }
+        }
+    }
+
+    /// Applies a node watch change to the cache, moving unschedulable pods back when the
+    /// change could help them.
+    pub fn on_node_change(&self, change: Change<Node>) {
+        match change {
+            Change::Added(node) => {
+                self.cache().add_or_update_node(node);
+                self.queue
+                    .move_all_to_active_or_backoff(ClusterEvent::NodeAdd);
+            }
+            Change::Updated { old, new } => {
+                let relevant = node_scheduling_properties_changed(&old, &new);
+                self.cache().add_or_update_node(new);
+                if relevant {
+                    self.queue
+                        .move_all_to_active_or_backoff(ClusterEvent::NodeUpdate);
+                }
+            }
+            Change::Deleted(node) => {
+                self.cache()
+                    .remove_node(node.metadata.name.as_deref().unwrap_or_default());
+            }
+        }
+    }
+
+    /// Schedules pods until `stop` turns true.
+    pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let ticker = {
+            let me = self.clone();
+            let mut stop = stop.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+                loop {
+                    tokio::select! {
+                        _ = stop.wait_for(|s| *s) => return,
+                        _ = tick.tick() => {
+                            me.queue.flush();
+                            me.metrics.queue_sizes(me.queue.sizes());
+                        }
+                    }
+                }
+            })
+        };
+        loop {
+            let next = tokio::select! {
+                _ = stop.wait_for(|s| *s) => break,
+                next = self.queue.pop() => next,
+            };
+            let Some(info) = next else { break };
+            let span = info_span!("schedule", pod = %pod_key(&info.pod), attempt = info.attempts);
+            self.clone().schedule_one(info).instrument(span).await;
+        }
+        self.queue.close();
+        let _ = ticker.await;
+    }
+
+    /// One scheduling cycle for one pod; the binding continues in the background.
+    pub async fn schedule_one(self: Arc<Self>, info: QueuedPodInfo) {
+        let pod = info.pod.clone();
+        if pod.metadata.deletion_timestamp.is_some() {
+            debug!("skipping a pod that is being deleted");
+            self.queue.done(&pod);
+            return;
+        }
+        let start = Instant::now();
+        let snapshot = self.cache().snapshot();
+        let mut state = CycleState::default();
+        let result = self.framework.schedule(&mut state, &pod, &snapshot.nodes);
+        drop(snapshot);
+        let host = match result {
+            Ok(r) => r.suggested_host,
+            Err(fit) => {
+                let unschedulable = fit.error.is_none();
+                let message = fit.message();
+                info!(%message, "unable to schedule pod");
+                let (result, reason) = if unschedulable {
+                    ("unschedulable", REASON_UNSCHEDULABLE)
+                } else {
+                    ("error", REASON_SCHEDULER_ERROR)
+                };
+                self.metrics
+                    .attempt(result, &self.framework.scheduler_name, start.elapsed());
+                self.record_failure(&pod, reason, message, fit.nominated_node);
+                self.queue.add_unschedulable(info, unschedulable);
+                return;
+            }
+        };
+        self.cache().assume_pod(&pod, &host);
+        let reserved = self.framework.run_reserve(&state, &pod, &host);
+        let permitted = if reserved.is_success() {
+            self.framework.run_permit(&state, &pod, &host)
+        } else {
+            reserved.clone()
+        };
+        if !permitted.is_success() {
+            if reserved.is_success() {
+                self.framework.run_unreserve(&state, &pod, &host);
+            }
+            self.cache().forget_pod(&pod);
+            let unschedulable = permitted.is_rejected();
+            self.metrics.attempt(
+                if unschedulable {
+                    "unschedulable"
+                } else {
+                    "error"
+                },
+                &self.framework.scheduler_name,
+                start.elapsed(),
+            );
+            let reason = if unschedulable {
+                REASON_UNSCHEDULABLE
+            } else {
+                REASON_SCHEDULER_ERROR
+            };
+            self.record_failure(&pod, reason, permitted.message(), None);
+            self.queue.add_unschedulable(info, unschedulable);
+            return;
+        }
+        let me = self.clone();
+        tokio::spawn(
+            async move {
+                let bound = me.framework.run_bind(&pod, &host).await;
+                if bound.is_success() {
+                    info!(node = %host, "bound pod");
+                    me.metrics
+                        .attempt("scheduled", &me.framework.scheduler_name, start.elapsed());
+                    events::scheduled(&me.recorder, &pod, &host);
+                    me.queue.done(&pod);
+                    return;
+                }
+                me.framework.run_unreserve(&state, &pod, &host);
+                me.cache().forget_pod(&pod);
+                me.metrics
+                    .attempt("error", &me.framework.scheduler_name, start.elapsed());
+                let message = format!("binding rejected: {}", bound.message());
+                info!(%message, "binding failed");
+                me.record_failure(&pod, REASON_SCHEDULER_ERROR, message, None);
+                me.queue.add_unschedulable(info, false);
+            }
+            .in_current_span(),
+        );
+    }
+
+    fn record_failure(
+        &self,
+        pod: &Arc<Pod>,
+        reason: &'static str,
+        message: String,
+        nominated: Option<String>,
+    ) {
+        let client = self.client.clone();
+        let recorder = self.recorder.clone();
+        let pod = pod.clone();
+        tokio::spawn(async move {
+            events::failed(
+                &client,
+                &recorder,
+                &pod,
+                reason,
+                &message,
+                nominated.as_deref(),
+            )
+            .await;
+        });
+    }
+}
