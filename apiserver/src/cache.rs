@@ -147,9 +147,9 @@ pub struct WatchCache {
     states: HashMap<(&'static str, &'static str), Mutex<ResourceState>>,
     revision: watch::Sender<Revision>,
     window_size: usize,
-    /// Objects this server just wrote, by revision, so the store's event for the write need
-    /// not be decoded again.
-    primed: Mutex<HashMap<Revision, Arc<CachedObject>>>,
+    /// Writes this server has under way, by storage key: the cached form of each, prepared
+    /// before the write, so the store's event for it need not be decoded again.
+    pending: Mutex<HashMap<String, Vec<PendingWrite>>>,
 }
 
 impl WatchCache {
@@ -179,7 +179,7 @@ impl WatchCache {
             states,
             revision,
             window_size,
-            primed: Mutex::new(HashMap::new()),
+            pending: Mutex::new(HashMap::new()),
         });
         for kv in listed.kvs {
             if let Some((r, obj)) = cache.decode(&kv, kv.mod_revision) {
@@ -224,32 +224,52 @@ impl WatchCache {
         Some((r, cached_object(r, &mut value, revision)))
     }
 
-    /// Hands the cache the object this server just stored at `obj.revision` under `key`.
-    pub fn prime(&self, obj: Arc<CachedObject>) {
-        let mut primed = self.primed.lock().expect("cache lock");
-        if primed.len() > 100_000 {
-            primed.clear();
+    /// Prepares the cached form of an object this server is about to store as `stored`
+    /// under `key`; the store's event for that write then costs a copy, not a decode.
+    pub fn expect_write(&self, r: &ResourceType, key: &str, stored: &Bytes, obj: &mut Value) {
+        let Some(pending) = PendingWrite::new(r, stored, obj) else {
+            return;
+        };
+        let mut map = self.pending.lock().expect("cache lock");
+        if map.len() > 10_000 {
+            map.clear();
         }
-        primed.insert(obj.revision, obj);
+        map.entry(key.to_string()).or_default().push(pending);
     }
 
-    fn take_primed(&self, ev: &WatchEvent) -> Option<(&ResourceType, Arc<CachedObject>)> {
+    /// Forgets a write announced with [`WatchCache::expect_write`] that did not happen.
+    pub fn forget_write(&self, key: &str, stored: &Bytes) {
+        let mut map = self.pending.lock().expect("cache lock");
+        if let Some(list) = map.get_mut(key) {
+            list.retain(|p| p.stored != *stored);
+            if list.is_empty() {
+                map.remove(key);
+            }
+        }
+    }
+
+    fn take_pending(&self, ev: &WatchEvent) -> Option<(&ResourceType, Arc<CachedObject>)> {
         if ev.kind != EventKind::Put {
             return None;
         }
-        let obj = self
-            .primed
-            .lock()
-            .expect("cache lock")
-            .remove(&ev.revision())?;
+        let pending = {
+            let mut map = self.pending.lock().expect("cache lock");
+            let list = map.get_mut(&ev.kv.key)?;
+            let at = list.iter().position(|p| p.stored == ev.kv.value)?;
+            let pending = list.swap_remove(at);
+            if list.is_empty() {
+                map.remove(&ev.kv.key);
+            }
+            pending
+        };
         let r = self.registry.for_key(&ev.kv.key)?;
-        (r.key(&obj.namespace, &obj.name) == ev.kv.key).then_some((r, obj))
+        Some((r, Arc::new(pending.complete(ev.revision()))))
     }
 
     fn apply(&self, ev: WatchEvent) {
         let revision = ev.revision();
         let decoded = self
-            .take_primed(&ev)
+            .take_pending(&ev)
             .or_else(|| self.decode(&ev.kv, revision).map(|(r, o)| (r, Arc::new(o))));
         if let Some((r, obj)) = decoded {
             let st = self.state(r);
@@ -386,17 +406,26 @@ pub fn cached_object(r: &ResourceType, value: &mut Value, revision: Revision) ->
             Value::String(revision.to_string()),
         );
     }
+    // Shrunk to fit: `to_vec` grows by doubling, and the cache keeps this buffer for the
+    // object's lifetime (up to twice its size otherwise).
+    let mut json = serde_json::to_vec(value).unwrap_or_default();
+    json.shrink_to_fit();
+    CachedObject {
+        revision,
+        json: Bytes::from(json),
+        ..object_facts(r, value)
+    }
+}
+
+/// What selectors need of an object (everything of its cached form but the JSON and revision).
+fn object_facts(r: &ResourceType, value: &Value) -> CachedObject {
     let meta = value.get("metadata");
-    let name = meta
-        .and_then(|m| m.get("name"))
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
-    let namespace = meta
-        .and_then(|m| m.get("namespace"))
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
+    let text = |field: &str| {
+        meta.and_then(|m| m.get(field))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
     let labels = meta
         .and_then(|m| m.get("labels"))
         .and_then(Value::as_object)
@@ -412,20 +441,14 @@ pub fn cached_object(r: &ResourceType, value: &mut Value, revision: Revision) ->
         .iter()
         .map(|f| (*f, r.strategy.field_value(value, f).unwrap_or_default()))
         .collect();
-    // Shrunk to fit: `to_vec` grows by doubling, and the cache keeps this buffer for the
-    // object's lifetime (up to twice its size otherwise).
-    let mut json = serde_json::to_vec(value).unwrap_or_default();
-    json.shrink_to_fit();
-    let json = Bytes::from(json);
-    let deleting = value
-        .pointer("/metadata/deletionTimestamp")
-        .is_some_and(|v| !v.is_null());
     CachedObject {
-        deleting,
-        namespace,
-        name,
-        revision,
-        json,
+        deleting: value
+            .pointer("/metadata/deletionTimestamp")
+            .is_some_and(|v| !v.is_null()),
+        namespace: text("namespace"),
+        name: text("name"),
+        revision: 0,
+        json: Bytes::new(),
         labels,
         fields,
     }
@@ -440,4 +463,55 @@ pub fn event_line(ty: &str, object_json: &[u8]) -> Bytes {
     out.extend_from_slice(object_json);
     out.extend_from_slice(b"}\n");
     Bytes::from(out)
+}
+
+/// The cached form of an object being written, complete but for its resourceVersion.
+struct PendingWrite {
+    /// The bytes given to the store (to recognise the write's event).
+    stored: Bytes,
+    /// The cached JSON up to the resourceVersion's value, and after it.
+    before: Vec<u8>,
+    after: Vec<u8>,
+    object: CachedObject,
+}
+
+/// A resourceVersion no real one can equal, to find where the real one goes.
+const PLACEHOLDER: &str = "\u{1}ferrokube-resource-version\u{1}";
+
+impl PendingWrite {
+    fn new(r: &ResourceType, stored: &Bytes, obj: &mut Value) -> Option<Self> {
+        let object = object_facts(r, obj);
+        crate::objects::meta_mut(obj)
+            .insert("resourceVersion".into(), Value::String(PLACEHOLDER.into()));
+        let json = serde_json::to_vec(obj).ok();
+        crate::objects::meta_mut(obj).remove("resourceVersion");
+        let mut json = json?;
+        json.shrink_to_fit();
+        let needle = serde_json::to_vec(&Value::String(PLACEHOLDER.into())).ok()?;
+        let at = json
+            .windows(needle.len())
+            .position(|w| w == needle.as_slice())?;
+        Some(PendingWrite {
+            stored: stored.clone(),
+            before: json[..at].to_vec(),
+            after: json[at + needle.len()..].to_vec(),
+            object,
+        })
+    }
+
+    fn complete(self, revision: Revision) -> CachedObject {
+        let rv = revision.to_string();
+        let mut json = Vec::with_capacity(self.before.len() + self.after.len() + rv.len() + 2);
+        // The exact size, so the cache keeps no slack.
+        json.extend_from_slice(&self.before);
+        json.push(b'"');
+        json.extend_from_slice(rv.as_bytes());
+        json.push(b'"');
+        json.extend_from_slice(&self.after);
+        CachedObject {
+            revision,
+            json: Bytes::from(json),
+            ..self.object
+        }
+    }
 }

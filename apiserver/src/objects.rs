@@ -95,7 +95,8 @@ fn to_store_bytes(obj: &mut Value) -> Result<Bytes, ApiError> {
 }
 
 impl Objects {
-    /// Writes `obj` over the key's revision `rv` and records it as [`Objects::stored`] does.
+    /// Writes `obj` over the key's revision `rv`, the cache told beforehand (see
+    /// [`WatchCache::expect_write`]).
     async fn store_update(
         &self,
         r: &ResourceType,
@@ -104,20 +105,18 @@ impl Objects {
         obj: &mut Value,
         rv: i64,
     ) -> Result<(), ApiError> {
-        let kv = self
-            .backend
-            .update(key, to_store_bytes(obj)?, rv)
-            .await
-            .map_err(|e| storage_error(r, name, e))?;
-        self.stored(r, obj, kv.mod_revision);
-        Ok(())
-    }
-
-    /// Records a successful create or update at `revision`: sets the object's resourceVersion
-    /// and hands the cache its cached form so the store's event need not be decoded again.
-    fn stored(&self, r: &ResourceType, obj: &mut Value, revision: i64) {
-        let cached = crate::cache::cached_object(r, obj, revision);
-        self.cache.prime(Arc::new(cached));
+        let bytes = to_store_bytes(obj)?;
+        self.cache.expect_write(r, key, &bytes, obj);
+        match self.backend.update(key, bytes.clone(), rv).await {
+            Ok(kv) => {
+                set_rv(obj, kv.mod_revision);
+                Ok(())
+            }
+            Err(e) => {
+                self.cache.forget_write(key, &bytes);
+                Err(storage_error(r, name, e))
+            }
+        }
     }
 }
 
@@ -275,13 +274,15 @@ impl Objects {
         }
         let key = r.key(namespace, &name);
         let bytes = to_store_bytes(&mut obj)?;
-        match self.backend.create(&key, bytes).await {
+        self.cache.expect_write(r, &key, &bytes, &mut obj);
+        match self.backend.create(&key, bytes.clone()).await {
             Ok(kv) => {
-                self.stored(r, &mut obj, kv.mod_revision);
+                set_rv(&mut obj, kv.mod_revision);
                 debug!(%key, revision = kv.mod_revision, "created");
                 Ok(obj)
             }
             Err(e) => {
+                self.cache.forget_write(&key, &bytes);
                 if r.plural == "services" && r.group.is_empty() {
                     self.allocator.release(&obj);
                 }
@@ -636,17 +637,10 @@ impl Objects {
                 return Ok((obj, false));
             }
             let key = r.key(namespace, name);
-            match self
-                .backend
-                .update(&key, to_store_bytes(&mut obj)?, rv)
-                .await
-            {
-                Ok(kv) => {
-                    self.stored(r, &mut obj, kv.mod_revision);
-                    return Ok((obj, false));
-                }
-                Err(StorageError::Conflict { .. }) => continue,
-                Err(e) => return Err(storage_error(r, name, e)),
+            match self.store_update(r, &key, name, &mut obj, rv).await {
+                Ok(()) => return Ok((obj, false)),
+                Err(e) if e.code == 409 && e.reason == "Conflict" => continue,
+                Err(e) => return Err(e),
             }
         }
         Err(ApiError::conflict(r.group_resource(), name))

@@ -195,8 +195,7 @@ impl LeaderElector {
         let mut new_spec = spec.clone();
         if holder != me {
             new_spec.acquire_time = Some(now());
-            new_spec.lease_transitions =
-                Some(spec.lease_transitions.unwrap_or(0) + if holder.is_empty() { 0 } else { 1 });
+            new_spec.lease_transitions = Some(spec.lease_transitions.unwrap_or(0) + 1);
         }
         new_spec.holder_identity = Some(me);
         new_spec.lease_duration_seconds = Some(duration);

@@ -58,11 +58,15 @@ async fn a_released_lease_is_taken_without_waiting_for_it_to_expire() -> anyhow:
         let _ = stopped.await;
     });
     wait_for(&mut a, true, "a to lead").await?;
-    let (mut b, _b_task) =
-        LeaderElector::new(client.clone(), fast("b"))?.run(std::future::pending());
     let _ = stop_a.send(());
     a_task.await?;
-    assert_eq!(holder(&client).await?.0, None, "a released the lease");
+    assert_eq!(
+        holder(&client).await?.0,
+        None,
+        "a released the lease on shutdown"
+    );
+    let (mut b, _b_task) =
+        LeaderElector::new(client.clone(), fast("b"))?.run(std::future::pending());
     wait_for(&mut b, true, "b to take the released lease").await?;
     assert_eq!(holder(&client).await?.0.as_deref(), Some("b"));
     Ok(())
