@@ -34,6 +34,7 @@ pub mod metrics;
 pub mod namespace;
 pub mod pod_util;
 pub mod replicaset;
+pub mod retry;
 pub mod slow_start;
 
 pub use manager::{Config, Running, known_controllers, run, start};

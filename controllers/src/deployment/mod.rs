@@ -15,8 +15,8 @@ pub mod sync;
 pub mod util;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Instant;
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
@@ -35,6 +35,7 @@ use tracing::{Instrument, debug, info, info_span, warn};
 use crate::events::{EventType, Recorder};
 use crate::informer::Change;
 use crate::metrics::QueueMetrics;
+use crate::retry::{self, Failures};
 use crate::{Error, api_message, is_not_found, pod_util};
 
 /// The controller's name in `--controllers`, events (`source.component`) and metrics.
@@ -48,7 +49,7 @@ pub struct Context {
     pods: Store<Pod>,
     recorder: Recorder,
     queue: QueueMetrics,
-    failures: Mutex<HashMap<String, u32>>,
+    failures: Failures,
 }
 
 impl Context {
@@ -68,7 +69,7 @@ impl Context {
             pods,
             recorder,
             queue,
-            failures: Mutex::new(HashMap::new()),
+            failures: Failures::default(),
         }
     }
 
@@ -233,10 +234,7 @@ pub async fn reconcile(d: Arc<Deployment>, ctx: Arc<Context>) -> Result<Action, 
         .await;
     ctx.queue.observe(started.elapsed());
     if result.is_ok() {
-        ctx.failures
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&key);
+        ctx.failures.forget(&key);
     }
     result
 }
@@ -244,17 +242,11 @@ pub async fn reconcile(d: Arc<Deployment>, ctx: Arc<Context>) -> Result<Action, 
 /// Requeues a failed sync with per-item exponential backoff (5 ms doubling, capped at 1000 s).
 pub fn error_policy(d: Arc<Deployment>, error: &Error, ctx: Arc<Context>) -> Action {
     let key = pod_util::key(&d.metadata);
-    let n = {
-        let mut failures = ctx.failures.lock().unwrap_or_else(|e| e.into_inner());
-        let n = failures.entry(key.clone()).or_default();
-        *n += 1;
-        *n
-    };
+    let n = ctx.failures.record(&key);
     warn!(deployment = %key, error = %error, "sync failed; requeueing");
     ctx.queue.retried();
     ctx.queue.added(&key);
-    let ms = 5u64.saturating_mul(1u64 << n.saturating_sub(1).min(30));
-    Action::requeue(Duration::from_millis(ms).min(Duration::from_secs(1000)))
+    Action::requeue(retry::backoff(n, retry::DEFAULT_BASE))
 }
 
 async fn sync_deployment(cached: &Deployment, ctx: &Context) -> Result<Action, Error> {

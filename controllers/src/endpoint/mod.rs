@@ -12,7 +12,7 @@ pub mod subsets;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{EndpointSubset, Endpoints, Pod, Service};
@@ -29,6 +29,7 @@ use crate::endpointslice::util::{self, TriggerTimeTracker};
 use crate::events::{EventType, Recorder};
 use crate::informer::{Change, Informer};
 use crate::metrics::QueueMetrics;
+use crate::retry::{self, Failures};
 use crate::{Error, api_message, is_not_found, pod_util};
 
 /// The controller's name in `--controllers`, events and metrics.
@@ -61,7 +62,7 @@ pub struct Context {
     endpoints: Store<Endpoints>,
     recorder: Recorder,
     queue: QueueMetrics,
-    failures: Mutex<HashMap<String, u32>>,
+    failures: Failures,
     triggers: TriggerTimeTracker,
     /// Per key, a resourceVersion this controller already replaced: seeing it in the cache
     /// means the cache is behind (upstream's `staleEndpointsTracker`).
@@ -91,7 +92,7 @@ pub async fn run(
         endpoints: endpoints.store(),
         recorder,
         queue,
-        failures: Mutex::default(),
+        failures: Failures::default(),
         triggers: TriggerTimeTracker::default(),
         stale: Mutex::default(),
     });
@@ -223,10 +224,7 @@ pub async fn reconcile(svc: Arc<Service>, ctx: Arc<Context>) -> Result<Action, E
         .await;
     ctx.queue.observe(started.elapsed());
     if result.is_ok() {
-        ctx.failures
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&key);
+        ctx.failures.forget(&key);
     }
     result.map(|_| Action::await_change())
 }
@@ -235,17 +233,11 @@ pub async fn reconcile(svc: Arc<Service>, ctx: Arc<Context>) -> Result<Action, E
 /// at 1000 s).
 pub fn error_policy(svc: Arc<Service>, error: &Error, ctx: Arc<Context>) -> Action {
     let key = pod_util::key(&svc.metadata);
-    let n = {
-        let mut failures = ctx.failures.lock().unwrap_or_else(|e| e.into_inner());
-        let n = failures.entry(key.clone()).or_default();
-        *n += 1;
-        *n
-    };
+    let n = ctx.failures.record(&key);
     warn!(service = %key, error = %error, "sync failed; requeueing");
     ctx.queue.retried();
     ctx.queue.added(&key);
-    let ms = 5u64.saturating_mul(1u64 << n.saturating_sub(1).min(30));
-    Action::requeue(Duration::from_millis(ms).min(Duration::from_secs(1000)))
+    Action::requeue(retry::backoff(n, retry::DEFAULT_BASE))
 }
 
 /// The labels the Endpoints of `svc` carry: the Service's, the managed-by label, and the

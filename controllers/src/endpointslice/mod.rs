@@ -14,8 +14,8 @@ pub mod reconciler;
 pub mod tracker;
 pub mod util;
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -34,6 +34,7 @@ use crate::endpoint::ANNOTATION_LAST_CHANGE_TRIGGER_TIME;
 use crate::events::{EventType, Recorder};
 use crate::informer::{Change, Informer};
 use crate::metrics::QueueMetrics;
+use crate::retry::{self, Failures};
 use crate::{Error, api_message, is_not_found, pod_util};
 
 use reconciler::{LABEL_MANAGED_BY, LABEL_SERVICE_NAME, MANAGED_BY};
@@ -56,7 +57,7 @@ pub struct Context {
     slices: Store<EndpointSlice>,
     recorder: Recorder,
     queue: QueueMetrics,
-    failures: Mutex<HashMap<String, u32>>,
+    failures: Failures,
     triggers: util::TriggerTimeTracker,
     tracker: tracker::Tracker,
     max_endpoints_per_slice: usize,
@@ -92,7 +93,7 @@ pub async fn run(
         slices: slices.store(),
         recorder,
         queue,
-        failures: Mutex::default(),
+        failures: Failures::default(),
         triggers: util::TriggerTimeTracker::default(),
         tracker: tracker::Tracker::default(),
         max_endpoints_per_slice: max_endpoints_per_slice.clamp(1, MAX_ENDPOINTS_PER_SLICE_LIMIT),
@@ -222,10 +223,7 @@ pub async fn reconcile(svc: Arc<Service>, ctx: Arc<Context>) -> Result<Action, E
         .await;
     ctx.queue.observe(started.elapsed());
     if result.is_ok() {
-        ctx.failures
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&key);
+        ctx.failures.forget(&key);
     }
     result.map(|_| Action::await_change())
 }
@@ -234,12 +232,7 @@ pub async fn reconcile(svc: Arc<Service>, ctx: Arc<Context>) -> Result<Action, E
 /// at 1000 s, as upstream's endpointslice queue), retrying a stale cache sooner.
 pub fn error_policy(svc: Arc<Service>, error: &Error, ctx: Arc<Context>) -> Action {
     let key = pod_util::key(&svc.metadata);
-    let n = {
-        let mut failures = ctx.failures.lock().unwrap_or_else(|e| e.into_inner());
-        let n = failures.entry(key.clone()).or_default();
-        *n += 1;
-        *n
-    };
+    let n = ctx.failures.record(&key);
     warn!(service = %key, error = %error, "sync failed; requeueing");
     ctx.queue.retried();
     ctx.queue.added(&key);
@@ -249,9 +242,12 @@ pub fn error_policy(svc: Arc<Service>, error: &Error, ctx: Arc<Context>) -> Acti
 /// The delay before retry `n` (1-based): 1 s doubling (upstream's `defaultSyncBackOff`), or
 /// 5 ms doubling while the cache catches up, both capped at 1000 s.
 fn backoff(n: u32, stale: bool) -> Duration {
-    let base = if stale { 5 } else { 1000 };
-    let ms = base * (1u64 << n.saturating_sub(1).min(20));
-    Duration::from_millis(ms).min(Duration::from_secs(1000))
+    let base = if stale {
+        retry::DEFAULT_BASE
+    } else {
+        Duration::from_secs(1)
+    };
+    retry::backoff(n, base)
 }
 
 async fn sync(svc: &Service, ctx: &Context, key: &str) -> Result<(), Error> {

@@ -9,8 +9,7 @@
 pub mod conditions;
 pub mod deleter;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -27,6 +26,7 @@ use tracing::{Instrument, debug, info, info_span};
 use self::conditions::Conditions;
 use crate::informer::{Change, Informer};
 use crate::metrics::QueueMetrics;
+use crate::retry::{self, Failures};
 
 /// The controller's name in `--controllers`, events and metrics.
 pub const NAME: &str = "namespace-controller";
@@ -61,7 +61,7 @@ pub enum Error {
 pub struct Context {
     client: Client,
     queue: QueueMetrics,
-    failures: Mutex<HashMap<String, u32>>,
+    failures: Failures,
 }
 
 /// Runs the controller with `concurrency` parallel syncs until `stop` turns true.
@@ -79,7 +79,7 @@ pub async fn run(
     let ctx = Arc::new(Context {
         client,
         queue,
-        failures: Mutex::default(),
+        failures: Failures::default(),
     });
     let (tx, rx) = mpsc::unbounded_channel();
     let router = tokio::spawn(route(ctx.clone(), changes, tx));
@@ -134,10 +134,7 @@ pub async fn reconcile(ns: Arc<Namespace>, ctx: Arc<Context>) -> Result<Action, 
     };
     ctx.queue.observe(started.elapsed());
     if result.is_ok() {
-        ctx.failures
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&name);
+        ctx.failures.forget(&name);
     }
     result
 }
@@ -145,20 +142,11 @@ pub async fn reconcile(ns: Arc<Namespace>, ctx: Arc<Context>) -> Result<Action, 
 /// Requeues a failed sync with upstream's backoff (5 ms doubling, capped at 1000 s).
 pub fn error_policy(ns: Arc<Namespace>, error: &Error, ctx: Arc<Context>) -> Action {
     let name = ns.name_any();
-    let n = {
-        let mut failures = ctx.failures.lock().unwrap_or_else(|e| e.into_inner());
-        let n = failures.entry(name.clone()).or_default();
-        *n += 1;
-        *n
-    };
+    let n = ctx.failures.record(&name);
     debug!(namespace = %name, error = %error, "namespace sync failed; retrying");
     ctx.queue.retried();
     ctx.queue.added(&name);
-    Action::requeue(
-        Duration::from_millis(5)
-            .saturating_mul(1u32 << (n - 1).min(20))
-            .min(Duration::from_secs(1000)),
-    )
+    Action::requeue(retry::backoff(n, retry::DEFAULT_BASE))
 }
 
 fn has_finalizer(ns: &Namespace) -> bool {

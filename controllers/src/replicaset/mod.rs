@@ -13,9 +13,8 @@ pub mod ranking;
 pub mod replicas;
 pub mod status;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Instant;
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::ReplicaSet;
@@ -33,6 +32,7 @@ use crate::events::Recorder;
 use crate::expectations::Expectations;
 use crate::informer::Change;
 use crate::metrics::QueueMetrics;
+use crate::retry::{self, Failures};
 use crate::{Error, pod_util};
 
 /// The controller's name in `--controllers`, events (`source.component`) and metrics.
@@ -49,7 +49,7 @@ pub struct Context {
     expectations: Expectations,
     recorder: Recorder,
     queue: QueueMetrics,
-    failures: Mutex<HashMap<String, u32>>,
+    failures: Failures,
     burst_replicas: usize,
 }
 
@@ -69,7 +69,7 @@ impl Context {
             expectations: Expectations::default(),
             recorder,
             queue,
-            failures: Mutex::new(HashMap::new()),
+            failures: Failures::default(),
             burst_replicas: BURST_REPLICAS,
         }
     }
@@ -230,10 +230,7 @@ pub async fn reconcile(rs: Arc<ReplicaSet>, ctx: Arc<Context>) -> Result<Action,
         .await;
     ctx.queue.observe(started.elapsed());
     if result.is_ok() {
-        ctx.failures
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&key);
+        ctx.failures.forget(&key);
     }
     result
 }
@@ -242,22 +239,11 @@ pub async fn reconcile(rs: Arc<ReplicaSet>, ctx: Arc<Context>) -> Result<Action,
 /// 1000 s).
 pub fn error_policy(rs: Arc<ReplicaSet>, error: &Error, ctx: Arc<Context>) -> Action {
     let key = pod_util::key(&rs.metadata);
-    let n = {
-        let mut failures = ctx.failures.lock().unwrap_or_else(|e| e.into_inner());
-        let n = failures.entry(key.clone()).or_default();
-        *n += 1;
-        *n
-    };
+    let n = ctx.failures.record(&key);
     warn!(replicaset = %key, error = %error, "sync failed; requeueing");
     ctx.queue.retried();
     ctx.queue.added(&key);
-    Action::requeue(backoff(n))
-}
-
-/// The delay before retry number `n` (1-based).
-fn backoff(n: u32) -> Duration {
-    let ms = 5u64.saturating_mul(1u64 << n.saturating_sub(1).min(30));
-    Duration::from_millis(ms).min(Duration::from_secs(1000))
+    Action::requeue(retry::backoff(n, retry::DEFAULT_BASE))
 }
 
 async fn sync(rs: &ReplicaSet, ctx: &Context) -> Result<Action, Error> {
@@ -290,17 +276,4 @@ async fn sync(rs: &ReplicaSet, ctx: &Context) -> Result<Action, Error> {
         return Ok(Action::requeue(wait));
     }
     Ok(Action::await_change())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn retries_back_off_exponentially_up_to_1000_seconds() {
-        assert_eq!(backoff(1), Duration::from_millis(5));
-        assert_eq!(backoff(2), Duration::from_millis(10));
-        assert_eq!(backoff(5), Duration::from_millis(80));
-        assert_eq!(backoff(40), Duration::from_secs(1000));
-    }
 }
