@@ -896,11 +896,3 @@ fn default_manager(user_agent: &str) -> String {
         program.chars().take(128).collect()
     }
 }
-
-/// The body bytes for a YAML or JSON response of any value.
-pub fn render_value(output: Output, code: u16, v: &Value) -> Response<Body> {
-    match output {
-        Output::Yaml => yaml_response(code, v),
-        _ => json_response(code, serde_json::to_vec(v).unwrap_or_default()),
-    }
-}

@@ -5,11 +5,13 @@
 //! in-cluster service account;
 //! [`leader::LeaderElector`] holds a `coordination.k8s.io/v1` Lease with upstream's timing;
 //! [`health::serve`] answers `/healthz`, `/readyz` and Prometheus `/metrics`;
-//! [`signal::shutdown`] resolves on SIGTERM or Ctrl-C.
+//! [`signal::shutdown`] resolves on SIGTERM or Ctrl-C; [`running::Running`] is a component
+//! started in the background.
 
 pub mod client;
 pub mod health;
 pub mod leader;
+pub mod running;
 pub mod signal;
 
 /// Why a component could not start or keep running.

@@ -130,23 +130,7 @@ pub(crate) fn enabled_controllers(flags: &[String]) -> Result<Vec<&'static str>,
 }
 
 /// A started controller manager.
-pub struct Running {
-    /// Where `/healthz`, `/readyz` and `/metrics` are served (the bound port when asked for 0).
-    pub health_addr: Option<SocketAddr>,
-    task: tokio::task::JoinHandle<Result<(), Error>>,
-}
-
-impl Running {
-    /// Waits until the manager stops: `Ok` after shutdown, an error when it failed (for
-    /// example [`Error::LeadershipLost`]).
-    pub async fn wait(self) -> Result<(), Error> {
-        match self.task.await {
-            Ok(r) => r,
-            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            Err(_) => Ok(()),
-        }
-    }
-}
+pub type Running = ferrokube_component::running::Running<Error>;
 
 /// Runs the controller manager until `shutdown` resolves.
 pub async fn run(
@@ -195,7 +179,7 @@ pub async fn start(
     let task = tokio::spawn(supervise(
         config, client, enabled, metrics, ready, stop_tx, stop_rx,
     ));
-    Ok(Running { health_addr, task })
+    Ok(Running::new(health_addr, task))
 }
 
 /// Resolves once `stop` turns true (or its sender is gone).

@@ -2,7 +2,6 @@
 //! `kube-system/kube-scheduler`, the pod and node watches, and the scheduling loop.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use ferrokube_component::client::{self, ClientOptions};
@@ -23,23 +22,7 @@ use crate::scheduler::Scheduler;
 use crate::{Config, Error, plugins};
 
 /// A started scheduler.
-pub struct Running {
-    /// Where `/healthz`, `/readyz` and `/metrics` are served (the bound port when asked for 0).
-    pub health_addr: Option<SocketAddr>,
-    task: tokio::task::JoinHandle<Result<(), Error>>,
-}
-
-impl Running {
-    /// Waits until the scheduler stops: `Ok` after shutdown, an error when it failed (for
-    /// example [`Error::LeadershipLost`]).
-    pub async fn wait(self) -> Result<(), Error> {
-        match self.task.await {
-            Ok(r) => r,
-            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            Err(_) => Ok(()),
-        }
-    }
-}
+pub type Running = ferrokube_component::running::Running<Error>;
 
 /// Runs the scheduler until `shutdown` resolves.
 pub async fn run(
@@ -102,7 +85,7 @@ pub async fn start(
     let task = tokio::spawn(supervise(
         config, client, scheduler, ready, stop_tx, stop_rx,
     ));
-    Ok(Running { health_addr, task })
+    Ok(Running::new(health_addr, task))
 }
 
 /// Resolves once `stop` turns true (or its sender is gone).
