@@ -224,6 +224,13 @@ impl PodWorker {
                 name: pod.name_any(),
                 namespace: pod.namespace().unwrap_or_default(),
                 uid: pod.uid().unwrap_or_default(),
+                hostname: spec.hostname.clone().unwrap_or_else(|| pod.name_any()),
+                log_directory: format!(
+                    "/var/log/pods/{}_{}_{}",
+                    pod.namespace().unwrap_or_default(),
+                    pod.name_any(),
+                    pod.uid().unwrap_or_default()
+                ),
                 host_network: spec.host_network.unwrap_or(false),
                 labels,
             };
@@ -361,6 +368,12 @@ impl PodWorker {
             attempt,
             labels,
             annotations,
+            working_dir: c.working_dir.clone().unwrap_or_default(),
+            log_path: format!("{}/{attempt}.log", c.name),
+            tty: c.tty.unwrap_or(false),
+            stdin: c.stdin.unwrap_or(false),
+            stdin_once: c.stdin_once.unwrap_or(false),
+            ..Default::default()
         };
         let id = self.ctx.runtime.create_container(&sandbox, &config).await?;
         self.ctx.runtime.start_container(&id).await?;

@@ -61,6 +61,10 @@ pub struct SandboxConfig {
     pub namespace: String,
     /// The pod's UID.
     pub uid: String,
+    /// The pod's hostname (`spec.hostname`, else its name).
+    pub hostname: String,
+    /// The directory the pod's container logs go under (`/var/log/pods/<ns>_<name>_<uid>`).
+    pub log_directory: String,
     /// Whether the pod shares the node's network namespace (its IP is the node's).
     pub host_network: bool,
     /// Labels (`io.kubernetes.pod.*`).
@@ -97,6 +101,61 @@ pub struct ContainerConfig {
     pub labels: BTreeMap<String, String>,
     /// Annotations; [`CONTAINER_TYPE_ANNOTATION`] says whether this is an init container.
     pub annotations: BTreeMap<String, String>,
+    /// The working directory (`workingDir`); empty for the image's.
+    pub working_dir: String,
+    /// The resolved environment, in order (`env`, `envFrom`, service variables).
+    pub envs: Vec<(String, String)>,
+    /// Bind mounts prepared by the volume manager.
+    pub mounts: Vec<Mount>,
+    /// Linux resources from requests and limits.
+    pub resources: LinuxResources,
+    /// The container's log file, relative to the sandbox's log directory
+    /// (`<name>/<attempt>.log`).
+    pub log_path: String,
+    /// Whether the container gets a TTY (`tty`).
+    pub tty: bool,
+    /// Whether stdin is kept open (`stdin`).
+    pub stdin: bool,
+    /// Whether stdin is closed after the first attach ends (`stdinOnce`).
+    pub stdin_once: bool,
+}
+
+/// A bind mount into a container (CRI `Mount`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Mount {
+    /// The path inside the container.
+    pub container_path: String,
+    /// The path on the host.
+    pub host_path: String,
+    /// Mounted read-only.
+    pub read_only: bool,
+}
+
+/// A container's cgroup settings (CRI `LinuxContainerResources`); zero means unset.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LinuxResources {
+    /// `cpu.shares`, from the CPU request (2 when none, as upstream).
+    pub cpu_shares: i64,
+    /// CFS period in microseconds (100000 when a CPU limit is set).
+    pub cpu_period: i64,
+    /// CFS quota in microseconds, from the CPU limit.
+    pub cpu_quota: i64,
+    /// Memory limit in bytes.
+    pub memory_limit_in_bytes: i64,
+    /// The OOM score adjustment from the pod's QoS class.
+    pub oom_score_adj: i64,
+}
+
+/// What a command run in a container with [`Runtime::exec_sync`] produced (CRI
+/// `ExecSyncResponse`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ExecResult {
+    /// Its exit code.
+    pub exit_code: i32,
+    /// Its standard output.
+    pub stdout: Vec<u8>,
+    /// Its standard error.
+    pub stderr: Vec<u8>,
 }
 
 /// The annotation the kubelet sets on every container config: `init` or `regular`.
@@ -187,6 +246,14 @@ pub trait Runtime: Send + Sync {
     /// The containers of a sandbox, oldest first (CRI `ListContainers` + `ContainerStatus`).
     async fn list_containers(&self, sandbox_id: &str)
     -> Result<Vec<ContainerStatus>, RuntimeError>;
+    /// Runs a command in a running container and waits for it, at most `timeout` (CRI
+    /// `ExecSync`); probes and exec hooks use it.
+    async fn exec_sync(
+        &self,
+        container_id: &str,
+        command: &[String],
+        timeout: Duration,
+    ) -> Result<ExecResult, RuntimeError>;
     /// Container state changes from now on.
     fn events(&self) -> broadcast::Receiver<RuntimeEvent>;
 }

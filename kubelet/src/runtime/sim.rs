@@ -24,7 +24,7 @@ use rand::Rng;
 use tokio::sync::broadcast;
 
 use super::{
-    CONTAINER_TYPE_ANNOTATION, ContainerConfig, ContainerState, ContainerStatus, Runtime,
+    CONTAINER_TYPE_ANNOTATION, ContainerConfig, ContainerState, ContainerStatus, ExecResult, Runtime,
     RuntimeError, RuntimeEvent, RuntimeVersion, SandboxConfig, SandboxStatus, image,
 };
 use crate::ipam::{Cidr, PodAddresses};
@@ -394,6 +394,26 @@ impl Runtime for SimRuntime {
             .filter(|c| c.status.sandbox_id == sandbox_id)
             .map(|c| c.status.clone())
             .collect())
+    }
+
+    /// Simulated commands succeed with no output when the container is running.
+    async fn exec_sync(
+        &self,
+        container_id: &str,
+        _command: &[String],
+        _timeout: Duration,
+    ) -> Result<ExecResult, RuntimeError> {
+        let state = self.lock();
+        let c = state
+            .containers
+            .get(container_id)
+            .ok_or_else(|| not_found("container", container_id))?;
+        if !matches!(c.status.state, ContainerState::Running { .. }) {
+            return Err(RuntimeError::InvalidState(format!(
+                "container {container_id:?} is not running"
+            )));
+        }
+        Ok(ExecResult::default())
     }
 
     fn events(&self) -> broadcast::Receiver<RuntimeEvent> {
