@@ -63,7 +63,7 @@ async fn reconcile_new(
     let target = if size > want {
         want
     } else {
-        util::new_rs_new_replicas(d, sync::spec_replicas(all), size)
+        util::new_rs_new_replicas(d, sync::live_replicas(all), size)
     };
     scale_rs(ctx, d, new, target).await
 }

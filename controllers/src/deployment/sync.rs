@@ -53,6 +53,20 @@ pub fn spec_replicas(rs_list: &[ReplicaSet]) -> i32 {
     rs_list.iter().map(util::rs_replicas).sum()
 }
 
+/// Sum over ReplicaSets of the larger of `spec.replicas` and `status.replicas`: the pods that
+/// exist or are about to. Upstream sizes the surge on `spec.replicas` alone, so for a moment
+/// after an old ReplicaSet is scaled down its pods still running and the new ones together
+/// exceed `replicas + maxSurge`; counting the pods not yet deleted keeps the bound on live pods.
+pub fn live_replicas(rs_list: &[ReplicaSet]) -> i32 {
+    rs_list
+        .iter()
+        .map(|rs| {
+            let status = rs.status.as_ref().map(|s| s.replicas).unwrap_or(0);
+            util::rs_replicas(rs).max(status)
+        })
+        .sum()
+}
+
 /// Sum of `status.replicas`.
 pub fn actual_replicas(rs_list: &[ReplicaSet]) -> i32 {
     rs_list
