@@ -348,6 +348,9 @@ impl Apiserver {
             (Method::POST, Some(name), Some("binding")) => {
                 self.bind(r, &namespace, &name, &body).await
             }
+            (Method::POST, Some(name), Some("token")) if r.plural == "serviceaccounts" => {
+                self.token_request(&namespace, &name, &body).await
+            }
             (Method::POST, Some(name), Some("eviction")) => {
                 let opts = DeleteOptions::parse(query, &[])?;
                 self.objects.delete(r, &namespace, &name, &opts).await?;

@@ -32,6 +32,10 @@ pub struct User {
     pub name: String,
     /// The groups (client certificate O entries).
     pub groups: Vec<String>,
+    /// The user's UID, when the authenticator knows one (service accounts).
+    pub uid: String,
+    /// Extra attributes (a service account token's pod, node and credential id).
+    pub extra: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 /// A full-buffer body.
@@ -107,7 +111,11 @@ fn user_from_cert(der: &CertificateDer<'_>) -> Option<User> {
         .iter_organization()
         .filter_map(|o| o.as_str().ok().map(String::from))
         .collect();
-    Some(User { name, groups })
+    Some(User {
+        name,
+        groups,
+        ..Default::default()
+    })
 }
 
 /// Serves `handler` on `addr` until `shutdown` resolves.

@@ -20,6 +20,8 @@ pub mod patching;
 pub mod pki;
 pub mod registry;
 pub mod request;
+pub mod reviews;
+pub mod serviceaccount;
 pub mod status;
 pub mod storage_metrics;
 pub mod strategy;
@@ -68,6 +70,11 @@ pub struct Config {
     pub watch_cache_window: usize,
     /// Extra names and IPs for the serving certificate.
     pub tls_sans: Vec<String>,
+    /// `--service-account-issuer`: the `iss` of the tokens issued here.
+    pub service_account_issuer: String,
+    /// `--service-account-signing-key-file`: a PEM ECDSA P-256 key; None means
+    /// `<data-dir>/tls/sa.key`, made on first start.
+    pub service_account_signing_key_file: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -83,6 +90,8 @@ impl Default for Config {
             kubeconfig_path: None,
             watch_cache_window: 1000,
             tls_sans: Vec::new(),
+            service_account_issuer: serviceaccount::DEFAULT_ISSUER.into(),
+            service_account_signing_key_file: None,
         }
     }
 }
@@ -137,6 +146,8 @@ pub struct Apiserver {
     pub metrics: Arc<metrics::Metrics>,
     /// The CA certificate (PEM) published in every namespace's `kube-root-ca.crt`.
     pub ca_cert: String,
+    /// The service account token signing key and settings.
+    pub tokens: serviceaccount::Tokens,
 }
 
 /// What `run` reports once it is serving.
@@ -169,6 +180,18 @@ pub async fn run(
         sans.push(config.bind_address.to_string());
     }
     let pki = pki::Pki::load_or_create(&config.data_dir, &sans)?;
+    let tokens = serviceaccount::Tokens {
+        key: serviceaccount::SigningKey::load_or_create(
+            &config
+                .service_account_signing_key_file
+                .clone()
+                .unwrap_or_else(|| config.data_dir.join("tls").join("sa.key")),
+        )?,
+        settings: serviceaccount::TokenSettings {
+            issuer: config.service_account_issuer.clone(),
+            audiences: vec![config.service_account_issuer.clone()],
+        },
+    };
     let metrics = Arc::new(metrics::Metrics::new());
     let backend = storage_metrics::Instrumented::wrap(
         ferrokube_storage::open(&datastore).await?,
@@ -228,6 +251,7 @@ pub async fn run(
         server_address: server_address.clone(),
         metrics,
         ca_cert: pki.ca_cert.clone(),
+        tokens,
     });
     bootstrap::ensure_defaults(&state).await?;
     let kubeconfig_path = config

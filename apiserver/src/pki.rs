@@ -31,7 +31,7 @@ pub struct Pki {
     pub admin_token: String,
 }
 
-fn write_private(path: &Path, contents: &str) -> Result<(), Error> {
+pub(crate) fn write_private(path: &Path, contents: &str) -> Result<(), Error> {
     use std::os::unix::fs::OpenOptionsExt;
     let mut opts = fs::OpenOptions::new();
     opts.write(true).create(true).truncate(true).mode(0o600);

@@ -5,9 +5,10 @@
 use std::collections::HashMap;
 
 use k8s_openapi::api::{
-    apps::v1 as apps, autoscaling::v2 as autoscaling, batch::v1 as batch,
-    coordination::v1 as coordination, core::v1 as core, discovery::v1 as discovery,
-    events::v1 as events, networking::v1 as networking, policy::v1 as policy, rbac::v1 as rbac,
+    apps::v1 as apps, authentication::v1 as authentication, authorization::v1 as authorization,
+    autoscaling::v2 as autoscaling, batch::v1 as batch, coordination::v1 as coordination,
+    core::v1 as core, discovery::v1 as discovery, events::v1 as events,
+    networking::v1 as networking, policy::v1 as policy, rbac::v1 as rbac,
     scheduling::v1 as scheduling, storage::v1 as storage,
 };
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiextensions;
@@ -186,6 +187,10 @@ pub fn builtin() -> Vec<ResourceType> {
         resource!("networking.k8s.io", "v1", networking::NetworkPolicy, "NetworkPolicy", "networkpolicies", ns=true, short=["netpol"], sub=[], cat=[], def="io.k8s.api.networking.v1.NetworkPolicy", gen=true, strategy=s),
         resource!("coordination.k8s.io", "v1", coordination::Lease, "Lease", "leases", ns=true, short=[], sub=[], cat=[], def="io.k8s.api.coordination.v1.Lease", gen=false, strategy=s),
         resource!("events.k8s.io", "v1", events::Event, "Event", "events", ns=true, short=["ev"], sub=[], cat=[], def="io.k8s.api.events.v1.Event", gen=false, strategy=s),
+        resource!("authentication.k8s.io", "v1", authentication::TokenReview, "TokenReview", "tokenreviews", ns=false, short=[], sub=[], cat=[], def="io.k8s.api.authentication.v1.TokenReview", gen=false, strategy=s, verbs=&["create"]),
+        resource!("authentication.k8s.io", "v1", authentication::SelfSubjectReview, "SelfSubjectReview", "selfsubjectreviews", ns=false, short=[], sub=[], cat=[], def="io.k8s.api.authentication.v1.SelfSubjectReview", gen=false, strategy=s, verbs=&["create"]),
+        resource!("authorization.k8s.io", "v1", authorization::SelfSubjectAccessReview, "SelfSubjectAccessReview", "selfsubjectaccessreviews", ns=false, short=[], sub=[], cat=[], def="io.k8s.api.authorization.v1.SelfSubjectAccessReview", gen=false, strategy=s, verbs=&["create"]),
+        resource!("authorization.k8s.io", "v1", authorization::SubjectAccessReview, "SubjectAccessReview", "subjectaccessreviews", ns=false, short=[], sub=[], cat=[], def="io.k8s.api.authorization.v1.SubjectAccessReview", gen=false, strategy=s, verbs=&["create"]),
         resource!("rbac.authorization.k8s.io", "v1", rbac::Role, "Role", "roles", ns=true, short=[], sub=[], cat=[], def="io.k8s.api.rbac.v1.Role", gen=false, strategy=&strategy::RBAC),
         resource!("rbac.authorization.k8s.io", "v1", rbac::ClusterRole, "ClusterRole", "clusterroles", ns=false, short=[], sub=[], cat=[], def="io.k8s.api.rbac.v1.ClusterRole", gen=false, strategy=&strategy::RBAC),
         resource!("rbac.authorization.k8s.io", "v1", rbac::RoleBinding, "RoleBinding", "rolebindings", ns=true, short=[], sub=[], cat=[], def="io.k8s.api.rbac.v1.RoleBinding", gen=false, strategy=&strategy::RBAC),

@@ -17,6 +17,10 @@ pub enum Route {
     OpenApiV2,
     /// `/openapi/v3`.
     OpenApiV3Index,
+    /// `/.well-known/openid-configuration`: the service account issuer's discovery document.
+    OpenIdConfiguration,
+    /// `/openid/v1/jwks`: the keys service account tokens are signed with.
+    OpenIdKeys,
     /// `/openapi/v3/<api/v1 | apis/g/v>`.
     OpenApiV3(String),
     /// `/api`.
@@ -62,6 +66,8 @@ pub fn route(path: &str) -> Route {
         ["metrics"] => Route::Metrics,
         ["openapi", "v2"] => Route::OpenApiV2,
         ["openapi", "v3"] => Route::OpenApiV3Index,
+        [".well-known", "openid-configuration"] => Route::OpenIdConfiguration,
+        ["openid", "v1", "jwks"] => Route::OpenIdKeys,
         ["openapi", "v3", rest @ ..] => Route::OpenApiV3(rest.join("/")),
         ["api"] => Route::LegacyVersions,
         ["apis"] => Route::Groups,

@@ -18,13 +18,11 @@ use crate::http::{Body, User, error_response, json_response};
 use crate::request::{Route, query, route};
 use crate::status::ApiError;
 
-fn bearer_user(req: &Request<Incoming>, admin_token: &str) -> Option<User> {
+/// The user of the request's bearer token, when it carries a valid one.
+async fn bearer_user(state: &Apiserver, req: &Request<Incoming>) -> Option<User> {
     let auth = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
     let token = auth.strip_prefix("Bearer ")?.trim();
-    (token == admin_token).then(|| User {
-        name: "ferrokube-admin".into(),
-        groups: vec!["system:masters".into()],
-    })
+    state.authenticate_bearer(token).await
 }
 
 /// Handles one request end to end.
@@ -38,13 +36,16 @@ pub async fn handle(
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let span = info_span!("request", %method, %path, %peer, user = tracing::field::Empty);
-    let user = user.or_else(|| bearer_user(&req, &state.admin_token));
+    let user = match user {
+        Some(u) => Some(u),
+        None => bearer_user(&state, &req).await,
+    };
     let Some(user) = user else {
         return error_response(&ApiError::unauthorized());
     };
     span.record("user", user.name.as_str());
     let (resource, verb, resp) = async {
-        let r = dispatch(&state, req).await;
+        let r = dispatch(&state, req, &user).await;
         match r {
             Ok((res, verb, resp)) => (res, verb, resp),
             Err((res, verb, e)) => (res, verb, error_response(&e)),
@@ -74,7 +75,7 @@ fn verb_of(method: &Method, has_name: bool, watch: bool) -> &'static str {
     }
 }
 
-async fn dispatch(state: &Arc<Apiserver>, req: Request<Incoming>) -> Outcome {
+async fn dispatch(state: &Arc<Apiserver>, req: Request<Incoming>, user: &User) -> Outcome {
     let path = req.uri().path().to_string();
     let q = query(req.uri().query());
     let accept = req
@@ -125,6 +126,10 @@ async fn dispatch(state: &Arc<Apiserver>, req: Request<Incoming>) -> Outcome {
             "GET".into(),
             json_response(200, state.openapi.v2().clone()),
         )),
+        Route::OpenIdConfiguration => non_resource(
+            crate::serviceaccount::key::openid_configuration(&state.tokens.settings.issuer),
+        ),
+        Route::OpenIdKeys => non_resource(state.tokens.key.jwks()),
         Route::OpenApiV3Index => non_resource(state.openapi.v3_index()),
         Route::OpenApiV3(p) => match state.openapi.v3(&p) {
             Some((bytes, _)) => Ok(("".into(), "GET".into(), json_response(200, bytes.clone()))),
@@ -190,6 +195,12 @@ async fn dispatch(state: &Arc<Apiserver>, req: Request<Incoming>) -> Outcome {
                     return Err((resource, verb, err));
                 }
             };
+            if method == Method::POST && crate::reviews::is_review(&p.group, &p.resource) {
+                return match state.review(&p.group, &p.resource, user, &body).await {
+                    Ok(resp) => Ok((resource, verb, resp)),
+                    Err(e) => Err((resource, verb, e)),
+                };
+            }
             match state
                 .resource(&method, p, &q, &headers, body, &user_agent)
                 .await

@@ -301,6 +301,13 @@ struct ApiserverFlags {
     /// Extra host names or IPs for the serving certificate.
     #[arg(long = "tls-san")]
     tls_san: Vec<String>,
+    /// The issuer (`iss`) of service account tokens.
+    #[arg(long, default_value = ferrokube_apiserver::serviceaccount::DEFAULT_ISSUER)]
+    service_account_issuer: String,
+    /// A PEM ECDSA P-256 key to sign service account tokens with (default: made on first
+    /// start under the data directory).
+    #[arg(long)]
+    service_account_signing_key_file: Option<PathBuf>,
 }
 
 impl ApiserverFlags {
@@ -320,6 +327,8 @@ impl ApiserverFlags {
             kubeconfig_path: self.write_kubeconfig,
             watch_cache_window: self.watch_cache_window,
             tls_sans: self.tls_san,
+            service_account_issuer: self.service_account_issuer,
+            service_account_signing_key_file: self.service_account_signing_key_file,
         })
     }
 }
