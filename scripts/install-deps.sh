@@ -16,6 +16,9 @@ fi
 if command -v systemctl >/dev/null 2>&1; then systemctl stop etcd >/dev/null 2>&1 || true; fi
 pkill -x etcd -u etcd >/dev/null 2>&1 || true
 
+# containerd, runc, the CNI plugins and the local images the cri tests run pods with.
+"$(dirname "$0")/prepare-node.sh" all
+
 if ! python3 -c 'import kubernetes' >/dev/null 2>&1; then
   python3 -m pip install --quiet --disable-pip-version-check kubernetes
 fi

@@ -15,6 +15,7 @@ pub mod handlers;
 pub mod http;
 pub mod managedfields;
 pub mod metrics;
+pub mod node_proxy;
 pub mod objects;
 pub mod patching;
 pub mod pki;
@@ -146,6 +147,8 @@ pub struct Apiserver {
     pub metrics: Arc<metrics::Metrics>,
     /// The CA certificate (PEM) published in every namespace's `kube-root-ca.crt`.
     pub ca_cert: String,
+    /// The client kubelets are called with (`pods/log`, `pods/exec`, `nodes/proxy`).
+    pub kubelet: node_proxy::KubeletClient,
     /// The service account token signing key and settings.
     pub tokens: serviceaccount::Tokens,
 }
@@ -251,6 +254,7 @@ pub async fn run(
         server_address: server_address.clone(),
         metrics,
         ca_cert: pki.ca_cert.clone(),
+        kubelet: node_proxy::KubeletClient::new(&pki.kubelet_client_cert, &pki.kubelet_client_key)?,
         tokens,
     });
     bootstrap::ensure_defaults(&state).await?;

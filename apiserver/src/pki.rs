@@ -29,6 +29,11 @@ pub struct Pki {
     pub admin_key: String,
     /// A bearer token that authenticates as the admin user.
     pub admin_token: String,
+    /// The client certificate (PEM) the API server calls kubelets with, subject
+    /// `CN=kube-apiserver-kubelet-client, O=system:masters`.
+    pub kubelet_client_cert: String,
+    /// Its key (PEM).
+    pub kubelet_client_key: String,
 }
 
 pub(crate) fn write_private(path: &Path, contents: &str) -> Result<(), Error> {
@@ -144,6 +149,17 @@ impl Pki {
             write_private(&admin_key, &key)?;
             fs::write(&admin_crt, cert).map_err(|e| Error::Pki(e.to_string()))?;
         }
+        let kubelet_crt = dir.join("apiserver-kubelet-client.crt");
+        let kubelet_key = dir.join("apiserver-kubelet-client.key");
+        if !kubelet_crt.exists() || !kubelet_key.exists() {
+            let (cert, key) = issue_client_cert(
+                &issuer,
+                "kube-apiserver-kubelet-client",
+                &["system:masters"],
+            )?;
+            write_private(&kubelet_key, &key)?;
+            fs::write(&kubelet_crt, cert).map_err(|e| Error::Pki(e.to_string()))?;
+        }
         let token_path = dir.join("admin.token");
         if !token_path.exists() {
             let token: [u8; 24] = rand::random();
@@ -159,6 +175,8 @@ impl Pki {
             admin_cert: read(&admin_crt)?,
             admin_key: read(&admin_key)?,
             admin_token: read(&token_path)?.trim().to_string(),
+            kubelet_client_cert: read(&kubelet_crt)?,
+            kubelet_client_key: read(&kubelet_key)?,
         })
     }
 

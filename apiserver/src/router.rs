@@ -162,6 +162,18 @@ async fn dispatch(state: &Arc<Apiserver>, req: Request<Incoming>, user: &User) -
             }
         }
         Route::NotFound => Err(("".into(), method.to_string(), ApiError::path_not_found())),
+        Route::Resource(p) if crate::node_proxy::is_proxied(&p) => {
+            let verb = if p.resource == "pods" && p.subresource.as_deref() == Some("log") {
+                "GET"
+            } else {
+                "CONNECT"
+            };
+            let resource = p.resource.clone();
+            match crate::node_proxy::handle(state, &p, req).await {
+                Ok(resp) => Ok((resource, verb.into(), resp)),
+                Err(e) => Err((resource, verb.into(), e)),
+            }
+        }
         Route::Resource(p) => {
             let watch = p.watch_prefix || q.get("watch").is_some_and(|w| w == "true" || w == "1");
             let verb = verb_of(&method, p.name.is_some(), watch).to_string();

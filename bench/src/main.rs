@@ -4,11 +4,15 @@
 //! `bench/results/<scenario>.json`. See `bench/README.md`.
 
 mod client;
+mod controller_convergence;
 mod create;
+mod endpointslice_churn;
+mod failure_detection;
 mod fixtures;
 mod list;
 mod memory;
 mod report;
+mod scheduler_perf;
 mod server;
 mod watch;
 
@@ -44,6 +48,15 @@ enum Scenario {
     List(list::ListArgs),
     /// 4. Resident memory holding many pods against their JSON size.
     Memory(memory::MemoryArgs),
+    /// Controller manager: a 1,000-replica scale-up (our client limits vs upstream's), a
+    /// 100-replica rolling update, and its RSS with 10,000 pods cached.
+    ControllerConvergence(controller_convergence::ConvergenceArgs),
+    /// Scheduler throughput on upstream's scheduler_perf shapes (apiserver + scheduler).
+    SchedulerPerf(scheduler_perf::SchedulerPerfArgs),
+    /// EndpointSlices behind a 1,000-pod Service: completion time, then readiness churn.
+    EndpointsliceChurn(endpointslice_churn::ChurnArgs),
+    /// A dead node's pods Ready elsewhere: seconds from its last heartbeat.
+    FailureDetection(failure_detection::FailureDetectionArgs),
     /// Every scenario with its defaults (create for `--duration` seconds).
     All {
         /// Seconds of create load per target.
@@ -80,6 +93,10 @@ fn main() -> anyhow::Result<()> {
                 Scenario::Watch(a) => watch::run(&binary, a).await,
                 Scenario::List(a) => list::run(&binary, a).await,
                 Scenario::Memory(a) => memory::run(&binary, a).await,
+                Scenario::SchedulerPerf(a) => scheduler_perf::run(&binary, a).await,
+                Scenario::EndpointsliceChurn(a) => endpointslice_churn::run(&binary, a).await,
+                Scenario::FailureDetection(a) => failure_detection::run(&binary, a).await,
+                Scenario::ControllerConvergence(a) => controller_convergence::run(&binary, a).await,
                 Scenario::All { .. } => unreachable!("expanded above"),
             }
         })?;

@@ -40,9 +40,15 @@ struct KubeletFlags {
     /// Path to a kubeconfig (default: $KUBECONFIG, ~/.kube/config, then in-cluster).
     #[arg(long)]
     kubeconfig: Option<PathBuf>,
-    /// The container runtime: `sim` (simulated containers).
-    #[arg(long, default_value = "sim", value_parser = ["sim"])]
+    /// The container runtime: `sim` (simulated containers) or `cri` (containerd over CRI).
+    #[arg(long, default_value = "sim", value_parser = ["sim", "cri"])]
     runtime: String,
+    /// The CRI socket of the `cri` runtime.
+    #[arg(long, default_value = "unix:///run/containerd/containerd.sock")]
+    container_runtime_endpoint: String,
+    /// The first CrashLoopBackOff (and image pull back-off) delay; it doubles up to 5m.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    crash_loop_back_off_base: Duration,
     /// The node name (default: the host name); with --sim-nodes, the name prefix.
     #[arg(long)]
     hostname_override: Option<String>,
@@ -85,6 +91,28 @@ struct KubeletFlags {
     /// The node Lease's duration in seconds (renewed every quarter of it).
     #[arg(long, default_value_t = 40)]
     node_lease_duration_seconds: u64,
+    /// The kubelet's directory: pod volumes under <root-dir>/pods (per node name with sim).
+    #[arg(long, default_value = "/var/lib/kubelet")]
+    root_dir: PathBuf,
+    /// How often configMap, secret, downwardAPI and projected volumes are refreshed.
+    #[arg(long, default_value = "1m", value_parser = parse_duration)]
+    sync_frequency: Duration,
+    /// The kubelet server's HTTPS port (logs, exec, /pods, /metrics, /stats/summary), on the
+    /// node IP (each simulated node on its own); 0 serves nothing.
+    #[arg(long, default_value_t = 10250)]
+    port: u16,
+    /// The kubelet server's certificate (default: a self-signed one made at start).
+    #[arg(long, requires = "tls_private_key_file")]
+    tls_cert_file: Option<PathBuf>,
+    /// The kubelet server's key.
+    #[arg(long, requires = "tls_cert_file")]
+    tls_private_key_file: Option<PathBuf>,
+    /// The CA client certificates are checked against (default: the kubeconfig's CA).
+    #[arg(long)]
+    client_ca_file: Option<PathBuf>,
+    /// Where container logs are written (<dir>/<ns>_<pod>_<uid>/<container>/<attempt>.log).
+    #[arg(long, default_value = "/var/log/pods")]
+    pod_logs_dir: PathBuf,
 }
 
 impl KubeletFlags {
@@ -97,6 +125,8 @@ impl KubeletFlags {
             lease_duration: Duration::from_secs(self.node_lease_duration_seconds),
             lease_renew_interval: Duration::from_secs(self.node_lease_duration_seconds) / 4,
             node_status_update_frequency: self.node_status_update_frequency,
+            root_dir: self.root_dir,
+            volume_resync_interval: self.sync_frequency,
             ..Default::default()
         };
         node.capacity
@@ -105,11 +135,26 @@ impl KubeletFlags {
         node.capacity.insert("memory".into(), self.sim_memory);
         node.capacity
             .insert("ephemeral-storage".into(), self.sim_ephemeral_storage);
+        node.crash_loop_back_off = self.crash_loop_back_off_base;
         node.sim.start_delay = self.sim_start_delay;
         node.sim.stop_delay = self.sim_stop_delay;
+        node.pod_logs_dir = self.pod_logs_dir;
+        node.server = (self.port != 0).then(|| ferrokube_kubelet::server::ServerOptions {
+            port: self.port,
+            tls_cert_file: self.tls_cert_file,
+            tls_private_key_file: self.tls_private_key_file,
+            client_ca_pem: self
+                .client_ca_file
+                .and_then(|f| std::fs::read_to_string(f).ok()),
+        });
         ferrokube_kubelet::Config {
             kubeconfig: self.kubeconfig,
-            runtime: ferrokube_kubelet::RuntimeKind::Sim,
+            runtime: if self.runtime == "cri" {
+                ferrokube_kubelet::RuntimeKind::Cri
+            } else {
+                ferrokube_kubelet::RuntimeKind::Sim
+            },
+            container_runtime_endpoint: Some(self.container_runtime_endpoint),
             hostname_override: self.hostname_override,
             sim_nodes: self.sim_nodes,
             node,
@@ -131,6 +176,9 @@ struct ControllerManagerFlags {
     /// Deployments synced concurrently.
     #[arg(long, default_value_t = 5)]
     concurrent_deployment_syncs: u16,
+    /// StatefulSets synced concurrently.
+    #[arg(long, default_value_t = 5)]
+    concurrent_statefulset_syncs: u16,
     /// Services whose Endpoints are synced concurrently.
     #[arg(long, default_value_t = 5)]
     concurrent_endpoint_syncs: u16,
@@ -140,6 +188,54 @@ struct ControllerManagerFlags {
     /// The most endpoints one EndpointSlice holds (1 to 1000).
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u16).range(1..=1000))]
     max_endpoints_per_slice: u16,
+    /// How long pod changes wait before a Service's EndpointSlices are synced (0: at once).
+    #[arg(long, default_value = "0s", value_parser = parse_duration)]
+    endpointslice_updates_batch_period: Duration,
+    /// Endpoints mirrored to EndpointSlices concurrently.
+    #[arg(long, default_value_t = 5)]
+    mirroring_concurrent_service_endpoint_syncs: u16,
+    /// The most addresses mirrored per Endpoints subset.
+    #[arg(long, default_value_t = 1000)]
+    mirroring_max_endpoints_per_subset: usize,
+    /// How long Endpoints changes wait before they are mirrored (0: at once).
+    #[arg(long, default_value = "0s", value_parser = parse_duration)]
+    mirroring_endpointslice_updates_batch_period: Duration,
+    /// How often the node lifecycle controller checks node health.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    node_monitor_period: Duration,
+    /// How long a node may go without a heartbeat before it is marked Unknown.
+    #[arg(long, default_value = "50s", value_parser = parse_duration)]
+    node_monitor_grace_period: Duration,
+    /// How long a starting node may go without posting status before it is marked Unknown.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    node_startup_grace_period: Duration,
+    /// Nodes per second tainted for eviction in a healthy zone.
+    #[arg(long, default_value_t = 0.1)]
+    node_eviction_rate: f64,
+    /// Nodes per second tainted for eviction in a partially disrupted large zone.
+    #[arg(long, default_value_t = 0.01)]
+    secondary_node_eviction_rate: f64,
+    /// The share of not-Ready nodes (more than 2) that makes a zone partially disrupted.
+    #[arg(long, default_value_t = 0.55)]
+    unhealthy_zone_threshold: f64,
+    /// Zones up to this many nodes stop evicting when partially disrupted.
+    #[arg(long, default_value_t = 50)]
+    large_cluster_size_threshold: usize,
+    /// Objects the garbage collector deletes concurrently.
+    #[arg(long, default_value_t = 20)]
+    concurrent_gc_syncs: u16,
+    /// Namespaces emptied concurrently.
+    #[arg(long, default_value_t = 10)]
+    concurrent_namespace_syncs: u16,
+    /// Requests per second to the API server (client-side token bucket; 0 or less: no limit).
+    #[arg(long, default_value_t = ferrokube_controllers::DEFAULT_KUBE_API_QPS, allow_negative_numbers = true)]
+    kube_api_qps: f32,
+    /// Requests allowed at once above --kube-api-qps.
+    #[arg(long, default_value_t = ferrokube_controllers::DEFAULT_KUBE_API_BURST)]
+    kube_api_burst: u32,
+    /// Where the local-path provisioner's volumes live on each node.
+    #[arg(long, default_value = ferrokube_controllers::volume::localpath::DEFAULT_BASE_DIR)]
+    local_path_base_dir: PathBuf,
     /// Campaign for the leader Lease before running controllers.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     leader_elect: bool,
@@ -173,9 +269,32 @@ impl ControllerManagerFlags {
             controllers: self.controllers,
             concurrent_replicaset_syncs: self.concurrent_replicaset_syncs,
             concurrent_deployment_syncs: self.concurrent_deployment_syncs,
+            concurrent_statefulset_syncs: self.concurrent_statefulset_syncs,
             concurrent_endpoint_syncs: self.concurrent_endpoint_syncs,
             concurrent_service_endpoint_syncs: self.concurrent_service_endpoint_syncs,
             max_endpoints_per_slice: self.max_endpoints_per_slice.into(),
+            endpointslice_updates_batch_period: self.endpointslice_updates_batch_period,
+            mirroring: ferrokube_controllers::endpointslicemirroring::Settings {
+                concurrency: self.mirroring_concurrent_service_endpoint_syncs,
+                max_endpoints_per_subset: self.mirroring_max_endpoints_per_subset,
+                batch_period: self.mirroring_endpointslice_updates_batch_period,
+            },
+            node_lifecycle: ferrokube_controllers::nodelifecycle::Settings {
+                monitor_period: self.node_monitor_period,
+                grace_period: self.node_monitor_grace_period,
+                startup_grace_period: self.node_startup_grace_period,
+                rates: ferrokube_controllers::nodelifecycle::zones::Rates {
+                    eviction_qps: self.node_eviction_rate,
+                    secondary_eviction_qps: self.secondary_node_eviction_rate,
+                    unhealthy_zone_threshold: self.unhealthy_zone_threshold,
+                    large_cluster_size_threshold: self.large_cluster_size_threshold,
+                },
+            },
+            concurrent_gc_syncs: self.concurrent_gc_syncs,
+            concurrent_namespace_syncs: self.concurrent_namespace_syncs,
+            kube_api_qps: self.kube_api_qps,
+            kube_api_burst: self.kube_api_burst,
+            local_path_base_dir: self.local_path_base_dir,
             leader_elect: self.leader_elect,
             leader_elect_lease_duration: self.leader_elect_lease_duration,
             leader_elect_renew_deadline: self.leader_elect_renew_deadline,
@@ -217,6 +336,10 @@ struct SchedulerFlags {
     /// The health and metrics port; 0 serves nothing.
     #[arg(long, default_value_t = 10259)]
     secure_port: u16,
+    /// A KubeSchedulerConfiguration file (kubescheduler.config.k8s.io/v1): profiles, plugins,
+    /// pluginConfig, percentageOfNodesToScore, leaderElection.
+    #[arg(long)]
+    config: Option<PathBuf>,
 }
 
 impl SchedulerFlags {
@@ -271,6 +394,10 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 
 #[derive(Args)]
 struct ApiserverFlags {
+    /// `server` only: run a kubelet for this machine on this CRI socket (default: when
+    /// /run/containerd/containerd.sock exists).
+    #[arg(long)]
+    container_runtime_endpoint: Option<String>,
     /// Directory for the PKI, the admin kubeconfig and the SQLite database.
     #[arg(long, default_value = "/var/lib/ferrokube")]
     data_dir: PathBuf,
@@ -375,6 +502,19 @@ async fn controller_manager_in_process(kubeconfig: PathBuf) {
 
 /// The scheduler inside `ferrokube server`: health and metrics on 127.0.0.1:10259 when that
 /// port is free, else without them.
+/// The kubelet of `ferrokube server`'s own node, on containerd.
+async fn kubelet_in_process(kubeconfig: PathBuf, endpoint: String) {
+    let config = ferrokube_kubelet::Config {
+        kubeconfig: Some(kubeconfig),
+        runtime: ferrokube_kubelet::RuntimeKind::Cri,
+        container_runtime_endpoint: Some(endpoint),
+        ..Default::default()
+    };
+    if let Err(e) = ferrokube_kubelet::run(config, shutdown_signal()).await {
+        tracing::error!(error = %e, "kubelet stopped");
+    }
+}
+
 async fn scheduler_in_process(kubeconfig: PathBuf) {
     let config = ferrokube_scheduler::Config {
         kubeconfig: Some(kubeconfig),
@@ -415,6 +555,14 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let cli = Cli::parse();
     let in_process = matches!(cli.command, Command::Server(_));
+    let node_runtime = match &cli.command {
+        Command::Server(flags) => flags.container_runtime_endpoint.clone().or_else(|| {
+            std::path::Path::new("/run/containerd/containerd.sock")
+                .exists()
+                .then(|| "unix:///run/containerd/containerd.sock".to_string())
+        }),
+        _ => None,
+    };
     match cli.command {
         Command::Server(flags) | Command::Apiserver(flags) => {
             let config = flags.into_config()?;
@@ -427,12 +575,20 @@ async fn main() -> anyhow::Result<()> {
                 if in_process {
                     tokio::spawn(controller_manager_in_process(started.kubeconfig.clone()));
                     tokio::spawn(scheduler_in_process(started.kubeconfig.clone()));
+                    if let Some(endpoint) = node_runtime.clone() {
+                        tokio::spawn(kubelet_in_process(started.kubeconfig.clone(), endpoint));
+                    }
                 }
             })
             .await?;
         }
         Command::Scheduler(flags) => {
-            ferrokube_scheduler::run(flags.into_config(), shutdown_signal()).await?;
+            let file = flags.config.clone();
+            let mut config = flags.into_config();
+            if let Some(path) = file {
+                config.apply_file(&path)?;
+            }
+            ferrokube_scheduler::run(config, shutdown_signal()).await?;
         }
         Command::ControllerManager(flags) => {
             ferrokube_controllers::run(flags.into_config(), shutdown_signal()).await?;

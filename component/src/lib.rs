@@ -2,7 +2,8 @@
 //! run against any conformant API server.
 //!
 //! Entry points: [`client::connect`] builds a kube-rs client from `--kubeconfig` or the
-//! in-cluster service account;
+//! in-cluster service account (with `--kube-api-qps` / `--kube-api-burst` limits from
+//! [`token_bucket`] when given to [`client::connect_with_limit`]);
 //! [`leader::LeaderElector`] holds a `coordination.k8s.io/v1` Lease with upstream's timing;
 //! [`health::serve`] answers `/healthz`, `/readyz` and Prometheus `/metrics`;
 //! [`signal::shutdown`] resolves on SIGTERM or Ctrl-C; [`running::Running`] is a component
@@ -13,6 +14,7 @@ pub mod health;
 pub mod leader;
 pub mod running;
 pub mod signal;
+pub mod token_bucket;
 
 /// Why a component could not start or keep running.
 #[derive(Debug, thiserror::Error)]

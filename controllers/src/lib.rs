@@ -13,7 +13,14 @@
 //! - [`endpoint`] — keeps each selector Service's Endpoints listing its pods' addresses;
 //! - [`endpointslice`] — keeps each selector Service's EndpointSlices, packed to limit churn;
 //! - [`garbagecollector`] — deletes objects whose owners are gone; foreground and orphan deletion;
-//! - [`namespace`] — empties a deleted namespace, then finalizes it.
+//! - [`namespace`] — empties a deleted namespace, then finalizes it;
+//! - [`statefulset`] — runs pods with stable names and storage, rolled between [`history`]
+//!   revisions;
+//! - [`endpointslicemirroring`] — mirrors hand-written Endpoints of selectorless Services;
+//! - [`nodelifecycle`] — marks silent nodes Unknown and taints them `NoExecute`;
+//! - [`tainteviction`] — deletes pods that do not tolerate their node's `NoExecute` taints;
+//! - [`volume::persistentvolume`] — binds PersistentVolumeClaims to PersistentVolumes;
+//! - [`volume::localpath`] — provisions `local-path` volumes (host directories on a node).
 //!
 //! Building blocks shared by the controllers: [`informer`] (a watched cache whose changes fan
 //! out to controllers), [`expectations`] (no duplicate creates or deletes from a stale cache),
@@ -25,19 +32,27 @@
 pub mod deployment;
 pub mod endpoint;
 pub mod endpointslice;
+pub mod endpointslicemirroring;
 pub mod events;
 pub mod expectations;
 pub mod garbagecollector;
+pub mod history;
 pub mod informer;
 mod manager;
 pub mod metrics;
 pub mod namespace;
+pub mod nodelifecycle;
 pub mod pod_util;
 pub mod replicaset;
 pub mod retry;
 pub mod slow_start;
+pub mod statefulset;
+pub mod tainteviction;
+pub mod volume;
 
-pub use manager::{Config, Running, known_controllers, run, start};
+pub use manager::{
+    Config, DEFAULT_KUBE_API_BURST, DEFAULT_KUBE_API_QPS, Running, known_controllers, run, start,
+};
 
 /// Why the controller manager or one of its controllers failed.
 #[derive(Debug, thiserror::Error)]
@@ -90,6 +105,24 @@ pub enum Error {
     /// The object lacks a field the controller needs (e.g. a pod template).
     #[error("{0}")]
     InvalidObject(String),
+    /// Updating a pod (a StatefulSet pod's identity or storage) failed.
+    #[error("{0}")]
+    UpdatePods(String),
+    /// Creating a StatefulSet pod's PersistentVolumeClaims failed.
+    #[error("{0}")]
+    CreateClaims(String),
+    /// Updating a claim's owner references for the retention policy failed.
+    #[error("{0}")]
+    UpdateClaims(String),
+    /// Creating a ControllerRevision failed.
+    #[error("create controller revision: {0}")]
+    CreateRevision(String),
+    /// Adopting or renumbering a ControllerRevision failed.
+    #[error("update controller revision: {0}")]
+    UpdateRevision(String),
+    /// Deleting an old ControllerRevision failed.
+    #[error("delete controller revision: {0}")]
+    DeleteRevision(String),
 }
 
 /// The message a user sees for a failed API call: the `Status` message for API errors (as

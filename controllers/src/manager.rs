@@ -21,7 +21,10 @@ use tracing::info;
 use crate::events::Recorder;
 use crate::informer::Informer;
 use crate::metrics::Metrics;
+use crate::statefulset;
+use crate::volume::{localpath, persistentvolume};
 use crate::{Error, deployment, endpoint, endpointslice, garbagecollector, namespace, replicaset};
+use crate::{endpointslicemirroring, nodelifecycle, tainteviction};
 
 /// The controller manager's settings; each field is the upstream `kube-controller-manager`
 /// flag of the same name.
@@ -35,12 +38,34 @@ pub struct Config {
     pub concurrent_replicaset_syncs: u16,
     /// `--concurrent-deployment-syncs`.
     pub concurrent_deployment_syncs: u16,
+    /// `--concurrent-statefulset-syncs`.
+    pub concurrent_statefulset_syncs: u16,
     /// `--concurrent-endpoint-syncs` (the Endpoints controller).
     pub concurrent_endpoint_syncs: u16,
     /// `--concurrent-service-endpoint-syncs` (the EndpointSlice controller).
     pub concurrent_service_endpoint_syncs: u16,
     /// `--max-endpoints-per-slice` (1 to 1000).
     pub max_endpoints_per_slice: usize,
+    /// `--endpointslice-updates-batch-period` (0: no batching).
+    pub endpointslice_updates_batch_period: Duration,
+    /// `--mirroring-concurrent-service-endpoint-syncs`, `--mirroring-max-endpoints-per-subset`
+    /// and `--mirroring-endpointslice-updates-batch-period`.
+    pub mirroring: endpointslicemirroring::Settings,
+    /// `--node-monitor-period`, `--node-monitor-grace-period`, `--node-startup-grace-period`,
+    /// `--node-eviction-rate`, `--secondary-node-eviction-rate`, `--unhealthy-zone-threshold`
+    /// and `--large-cluster-size-threshold`.
+    pub node_lifecycle: nodelifecycle::Settings,
+    /// `--concurrent-gc-syncs` (the garbage collector).
+    pub concurrent_gc_syncs: u16,
+    /// `--concurrent-namespace-syncs`.
+    pub concurrent_namespace_syncs: u16,
+    /// `--kube-api-qps`: requests per second this process sends the API server (client-side
+    /// token bucket, as client-go's); zero or less means no limit.
+    pub kube_api_qps: f32,
+    /// `--kube-api-burst`: requests allowed at once above `kube_api_qps`.
+    pub kube_api_burst: u32,
+    /// `--local-path-base-dir`: where the `local-path` provisioner's volumes live on nodes.
+    pub local_path_base_dir: PathBuf,
     /// `--leader-elect`.
     pub leader_elect: bool,
     /// `--leader-elect-lease-duration`.
@@ -65,9 +90,18 @@ impl Default for Config {
             controllers: vec!["*".into()],
             concurrent_replicaset_syncs: 5,
             concurrent_deployment_syncs: 5,
+            concurrent_statefulset_syncs: 5,
             concurrent_endpoint_syncs: 5,
             concurrent_service_endpoint_syncs: 5,
             max_endpoints_per_slice: endpointslice::DEFAULT_MAX_ENDPOINTS_PER_SLICE,
+            endpointslice_updates_batch_period: Duration::ZERO,
+            mirroring: endpointslicemirroring::Settings::default(),
+            node_lifecycle: nodelifecycle::Settings::default(),
+            concurrent_gc_syncs: garbagecollector::CONCURRENT_GC_SYNCS,
+            concurrent_namespace_syncs: namespace::CONCURRENT_NAMESPACE_SYNCS,
+            kube_api_qps: DEFAULT_KUBE_API_QPS,
+            kube_api_burst: DEFAULT_KUBE_API_BURST,
+            local_path_base_dir: PathBuf::from(localpath::DEFAULT_BASE_DIR),
             leader_elect: true,
             leader_elect_lease_duration: Duration::from_secs(15),
             leader_elect_renew_deadline: Duration::from_secs(10),
@@ -79,15 +113,27 @@ impl Default for Config {
     }
 }
 
+/// Our default `--kube-api-qps` (upstream's is 20, which caps a 1,000-pod scale-up at ~50 s).
+pub const DEFAULT_KUBE_API_QPS: f32 = 1000.0;
+
+/// Our default `--kube-api-burst` (upstream's is 30).
+pub const DEFAULT_KUBE_API_BURST: u32 = 2000;
+
 /// Every controller this manager knows: its name and the aliases `--controllers` accepts.
 pub fn known_controllers() -> &'static [(&'static str, &'static [&'static str])] {
     &[
         (deployment::NAME, &["deployment"]),
         (replicaset::NAME, &["replicaset"]),
+        (statefulset::NAME, &["statefulset"]),
         (endpoint::NAME, &["endpoint"]),
         (endpointslice::NAME, &["endpointslice"]),
+        (endpointslicemirroring::NAME, &["endpointslicemirroring"]),
+        (nodelifecycle::NAME, &["nodelifecycle"]),
+        (tainteviction::NAME, &["taint-eviction-controller"]),
         (garbagecollector::NAME, &["garbagecollector"]),
         (namespace::NAME, &["namespace"]),
+        (persistentvolume::NAME, &["persistentvolume-binder"]),
+        (localpath::NAME, &["local-path"]),
     ]
 }
 
@@ -147,10 +193,16 @@ pub async fn start(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<Running, Error> {
     let enabled = enabled_controllers(&config.controllers)?;
-    let client = client::connect(&ClientOptions {
-        kubeconfig: config.kubeconfig.clone(),
-        user_agent: "ferrokube-controller-manager".into(),
-    })
+    let client = client::connect_with_limit(
+        &ClientOptions {
+            kubeconfig: config.kubeconfig.clone(),
+            user_agent: "ferrokube-controller-manager".into(),
+        },
+        client::RateLimit {
+            qps: config.kube_api_qps,
+            burst: config.kube_api_burst,
+        },
+    )
     .await?;
     let mut registry = Registry::default();
     let metrics = Metrics::new(&mut registry);
@@ -302,6 +354,17 @@ async fn run_controllers(
             stop.clone(),
         )));
     }
+    if enabled.contains(&statefulset::NAME) {
+        controllers.push(Box::pin(statefulset::run(
+            client.clone(),
+            pods.store(),
+            pods.subscribe(),
+            Recorder::new(client.clone(), statefulset::NAME, None),
+            metrics.queue("statefulset"),
+            config.concurrent_statefulset_syncs.max(1),
+            stop.clone(),
+        )));
+    }
     if enabled.contains(&endpoint::NAME) {
         controllers.push(Box::pin(endpoint::run(
             client.clone(),
@@ -322,6 +385,34 @@ async fn run_controllers(
             metrics.queue("endpointslice"),
             config.concurrent_service_endpoint_syncs.max(1),
             config.max_endpoints_per_slice,
+            config.endpointslice_updates_batch_period,
+            stop.clone(),
+        )));
+    }
+    if enabled.contains(&endpointslicemirroring::NAME) {
+        controllers.push(Box::pin(endpointslicemirroring::run(
+            client.clone(),
+            Recorder::new(client.clone(), endpointslicemirroring::NAME, None),
+            metrics.queue("endpoint_slice_mirroring"),
+            config.mirroring,
+            stop.clone(),
+        )));
+    }
+    if enabled.contains(&nodelifecycle::NAME) {
+        controllers.push(Box::pin(nodelifecycle::run(
+            client.clone(),
+            pods.store(),
+            Recorder::new(client.clone(), nodelifecycle::EVENT_COMPONENT, None),
+            config.node_lifecycle,
+            stop.clone(),
+        )));
+    }
+    if enabled.contains(&tainteviction::NAME) {
+        controllers.push(Box::pin(tainteviction::run(
+            client.clone(),
+            pods.store(),
+            pods.subscribe(),
+            Recorder::new(client.clone(), tainteviction::NAME, None),
             stop.clone(),
         )));
     }
@@ -329,7 +420,7 @@ async fn run_controllers(
         let ctx = Arc::new(garbagecollector::Context::new(client.clone(), &metrics));
         controllers.push(Box::pin(garbagecollector::run(
             ctx,
-            garbagecollector::CONCURRENT_GC_SYNCS,
+            config.concurrent_gc_syncs.max(1),
             stop.clone(),
         )));
     }
@@ -337,7 +428,23 @@ async fn run_controllers(
         controllers.push(Box::pin(namespace::run(
             client.clone(),
             metrics.queue("namespace"),
-            namespace::CONCURRENT_NAMESPACE_SYNCS,
+            config.concurrent_namespace_syncs.max(1),
+            stop.clone(),
+        )));
+    }
+    if enabled.contains(&persistentvolume::NAME) {
+        controllers.push(Box::pin(persistentvolume::run(
+            client.clone(),
+            pods.store(),
+            &metrics,
+            stop.clone(),
+        )));
+    }
+    if enabled.contains(&localpath::NAME) {
+        controllers.push(Box::pin(localpath::run(
+            client.clone(),
+            config.local_path_base_dir.clone(),
+            &metrics,
             stop.clone(),
         )));
     }
@@ -380,10 +487,16 @@ mod tests {
             [
                 deployment::NAME,
                 replicaset::NAME,
+                statefulset::NAME,
                 endpoint::NAME,
                 endpointslice::NAME,
+                endpointslicemirroring::NAME,
+                nodelifecycle::NAME,
+                tainteviction::NAME,
                 garbagecollector::NAME,
-                namespace::NAME
+                namespace::NAME,
+                persistentvolume::NAME,
+                localpath::NAME
             ]
         );
     }
@@ -394,10 +507,16 @@ mod tests {
             enabled_controllers(&flags(&[
                 "*",
                 "-replicaset",
+                "-statefulset",
                 "-endpoint",
                 "-endpointslice",
+                "-endpointslicemirroring",
+                "-nodelifecycle",
+                "-taint-eviction-controller",
                 "-garbagecollector",
-                "-namespace"
+                "-namespace",
+                "-persistentvolume-binder",
+                "-local-path"
             ]))
             .unwrap(),
             [deployment::NAME]

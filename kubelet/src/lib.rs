@@ -8,14 +8,18 @@
 //! (simulated containers, kwok-like; many nodes per process).
 //!
 //! Layout: [`node`] (registration, Lease, node status), [`pod`] (the per-pod workers and the
-//! pod status as upstream generates it), [`runtime`], [`ipam`] (pod CIDRs and pod IPs).
+//! pod status as upstream generates it), [`runtime`], [`ipam`] (pod CIDRs and pod IPs),
+//! [`server`] (the HTTPS server on `--port` the API server proxies logs and exec to) and
+//! [`logs`] (the CRI log format).
 
 #![warn(missing_docs)]
 
 pub mod ipam;
+pub mod logs;
 pub mod node;
 pub mod pod;
 pub mod runtime;
+pub mod server;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -59,6 +63,12 @@ pub enum Error {
     /// A runtime call failed.
     #[error("runtime: {0}")]
     Runtime(#[from] runtime::RuntimeError),
+    /// The CRI runtime could not be reached.
+    #[error(transparent)]
+    Cri(#[from] runtime::cri::CriError),
+    /// The kubelet server could not start.
+    #[error(transparent)]
+    Server(#[from] server::ServerError),
 }
 
 /// The container runtime backend.
@@ -67,6 +77,8 @@ pub enum RuntimeKind {
     /// Simulated containers.
     #[default]
     Sim,
+    /// containerd (any CRI v1 runtime) at `--container-runtime-endpoint`.
+    Cri,
 }
 
 /// Per-node settings shared by every node a process hosts.
@@ -96,6 +108,16 @@ pub struct NodeOptions {
     pub crash_loop_back_off_max: Duration,
     /// Timing of simulated containers.
     pub sim: SimConfig,
+    /// `--root-dir` (`/var/lib/kubelet`): pod volumes live under `<root>/pods/<uid>/volumes`;
+    /// each simulated node uses the subdirectory named after it.
+    pub root_dir: PathBuf,
+    /// How often configMap, secret, downwardAPI and projected volumes are refreshed (60 s,
+    /// upstream's `--sync-frequency`); pod updates refresh them too.
+    pub volume_resync_interval: Duration,
+    /// Where container logs go (`podLogsDir`, `/var/log/pods`).
+    pub pod_logs_dir: PathBuf,
+    /// The kubelet server (`--port`, TLS, client CA); None serves nothing.
+    pub server: Option<server::ServerOptions>,
 }
 
 impl Default for NodeOptions {
@@ -113,6 +135,10 @@ impl Default for NodeOptions {
             crash_loop_back_off: Duration::from_secs(10),
             crash_loop_back_off_max: Duration::from_secs(300),
             sim: SimConfig::default(),
+            pod_logs_dir: PathBuf::from("/var/log/pods"),
+            root_dir: PathBuf::from("/var/lib/kubelet"),
+            volume_resync_interval: Duration::from_secs(60),
+            server: None,
         }
     }
 }
@@ -143,11 +169,14 @@ pub struct Config {
     pub sim_nodes: Option<u32>,
     /// Per-node settings.
     pub node: NodeOptions,
+    /// `--container-runtime-endpoint` for the `cri` runtime (`unix:///run/containerd/containerd.sock`).
+    pub container_runtime_endpoint: Option<String>,
 }
 
 /// Simulated nodes running in this process.
 pub struct SimNodes {
     nodes: Vec<RunningNode>,
+    servers: Vec<server::RunningServer>,
 }
 
 impl SimNodes {
@@ -166,8 +195,27 @@ impl SimNodes {
         node.is_some()
     }
 
-    /// Stops every node's loops (pods and Nodes stay in the API).
+    /// Resumes one node's stopped heartbeat (Lease and status at once); false when no node has
+    /// that name.
+    pub fn resume_heartbeat(&self, name: &str) -> bool {
+        let node = self.nodes.iter().find(|n| n.name == name);
+        if let Some(n) = node {
+            n.resume_heartbeat();
+        }
+        node.is_some()
+    }
+
+    /// The addresses the nodes' kubelet servers listen on, in node order (empty without
+    /// servers).
+    pub fn server_addresses(&self) -> Vec<std::net::SocketAddr> {
+        self.servers.iter().map(|s| s.addr).collect()
+    }
+
+    /// Stops every node's loops and servers (pods and Nodes stay in the API).
     pub async fn stop(self) {
+        for s in self.servers {
+            s.stop().await;
+        }
         for n in self.nodes {
             n.stop().await;
         }
@@ -186,6 +234,7 @@ fn sim_context(
     count: u32,
     options: &NodeOptions,
     host: &HostInfo,
+    kubelet_port: u16,
 ) -> Result<NodeContext, Error> {
     let range = Cidr::parse(&options.pod_cidr)
         .ok_or_else(|| Error::InvalidConfig(format!("--pod-cidr {:?}", options.pod_cidr)))?;
@@ -196,7 +245,7 @@ fn sim_context(
     let runtime: Arc<dyn Runtime> = Arc::new(SimRuntime::new(options.sim, node_ip, cidr));
     Ok(NodeContext {
         client: client.clone(),
-        node_name: name,
+        node_name: name.clone(),
         host_ip: node_ip.to_string(),
         pod_cidr: Some(cidr.to_string()),
         runtime,
@@ -213,6 +262,10 @@ fn sim_context(
         back_off_base: options.crash_loop_back_off,
         back_off_max: options.crash_loop_back_off_max,
         retry_interval: Duration::from_secs(1),
+        root_dir: options.root_dir.join(&name),
+        volume_resync_interval: options.volume_resync_interval,
+        pod_logs_dir: options.pod_logs_dir.clone(),
+        kubelet_port: i32::from(kubelet_port),
     })
 }
 
@@ -225,20 +278,54 @@ pub async fn start_sim_nodes(
 ) -> Result<SimNodes, Error> {
     let host = HostInfo::detect();
     let count = u32::try_from(names.len()).unwrap_or(u32::MAX);
-    let contexts = names
-        .into_iter()
-        .enumerate()
-        .map(|(i, name)| {
-            sim_context(
-                &client,
-                name,
-                u32::try_from(i).unwrap_or(0),
-                count,
-                &options,
-                &host,
+    let mut options = options;
+    // Each node's server listens on its own InternalIP, bound first so the Node publishes
+    // the port actually bound. A node IP that is not this machine's (the default 10.0.0.x of
+    // simulated nodes) serves nothing: use --node-ip 127.0.0.1 to reach simulated nodes'
+    // servers. Simulated containers write log files only on nodes that serve them.
+    let mut listeners = Vec::new();
+    if let Some(opts) = &options.server {
+        for i in 0..count {
+            let ip = ipam::node_address(options.node_ip, i);
+            match server::bind(ip.into(), opts.port).await {
+                Ok(l) => listeners.push(l),
+                Err(server::ServerError::Listen { addr, source })
+                    if source.kind() == std::io::ErrorKind::AddrNotAvailable =>
+                {
+                    tracing::warn!(
+                        %addr,
+                        "the node IP is not on this machine; the kubelet server is disabled"
+                    );
+                    listeners.clear();
+                    break;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    options.sim.write_logs = !listeners.is_empty();
+    let mut contexts = Vec::new();
+    for (i, name) in names.into_iter().enumerate() {
+        let index = u32::try_from(i).unwrap_or(0);
+        let port = match listeners.get(i) {
+            Some(l) => l.local_addr().map(|a| a.port()).unwrap_or(0),
+            None => 10250,
+        };
+        contexts.push(sim_context(
+            &client, name, index, count, &options, &host, port,
+        )?);
+    }
+    let servers_for: Vec<server::NodeServer> = contexts
+        .iter()
+        .map(|c| {
+            server::NodeServer::new(
+                c.node_name.clone(),
+                c.client.clone(),
+                c.runtime.clone(),
+                c.runtime_name.clone(),
             )
         })
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect();
     let started = futures::future::join_all(contexts.into_iter().map(node::start)).await;
     let mut nodes = Vec::new();
     let mut first_error = None;
@@ -250,11 +337,87 @@ pub async fn start_sim_nodes(
             }
         }
     }
+    let mut servers = Vec::new();
+    if let Some(opts) = &options.server
+        && first_error.is_none()
+        && !listeners.is_empty()
+    {
+        for (i, (listener, srv)) in listeners.into_iter().zip(servers_for).enumerate() {
+            let ip = ipam::node_address(options.node_ip, u32::try_from(i).unwrap_or(0));
+            match server::start(listener, opts, srv, ip.into()) {
+                Ok(s) => servers.push(s),
+                Err(e) => {
+                    first_error.get_or_insert(e.into());
+                    break;
+                }
+            }
+        }
+    }
     if let Some(e) = first_error {
-        SimNodes { nodes }.stop().await;
+        SimNodes { nodes, servers }.stop().await;
         return Err(e);
     }
-    Ok(SimNodes { nodes })
+    Ok(SimNodes { nodes, servers })
+}
+
+/// The CA (PEM) of the kubeconfig's current cluster, if it names one.
+fn kubeconfig_ca(path: Option<&std::path::Path>) -> Option<String> {
+    let kubeconfig = match path {
+        Some(p) => kube::config::Kubeconfig::read_from(p).ok()?,
+        None => kube::config::Kubeconfig::read().ok()?,
+    };
+    let context = kubeconfig.current_context.clone()?;
+    let cluster_name = kubeconfig
+        .contexts
+        .iter()
+        .find(|c| c.name == context)?
+        .context
+        .as_ref()?
+        .cluster
+        .clone();
+    let cluster = kubeconfig
+        .clusters
+        .iter()
+        .find(|c| c.name == cluster_name)?
+        .cluster
+        .clone()?;
+    if let Some(data) = cluster.certificate_authority_data {
+        use base64::Engine;
+        let pem = base64::engine::general_purpose::STANDARD
+            .decode(data.trim())
+            .ok()?;
+        return String::from_utf8(pem).ok();
+    }
+    std::fs::read_to_string(cluster.certificate_authority?).ok()
+}
+
+/// Starts one node whose pods run on the CRI runtime at `endpoint` (containerd); it is
+/// registered (and Ready) when this returns. Its capacity is the machine's, its runtime
+/// version the one CRI `Version` reports, and its pods' containers found running from an
+/// earlier kubelet are adopted.
+pub async fn start_cri_node(
+    client: kube::Client,
+    name: String,
+    options: NodeOptions,
+    endpoint: &str,
+) -> Result<RunningNode, Error> {
+    let cri = runtime::cri::CriRuntime::connect(endpoint, Duration::from_secs(1)).await?;
+    let version = cri.version().await?;
+    let host = HostInfo::detect();
+    let mut options = options;
+    if options.node_ip == NodeOptions::default().node_ip
+        && let Some(ip) = runtime::cri::detect_node_ip()
+    {
+        options.node_ip = ip;
+    }
+    let mut ctx = sim_context(&client, name, 0, 1, &options, &host, 10250)?;
+    ctx.runtime = Arc::new(cri);
+    ctx.runtime_name = version.name.clone();
+    ctx.runtime_version = version.node_info();
+    ctx.host = host;
+    ctx.pod_cidr = None;
+    ctx.capacity.extend(runtime::cri::machine_capacity());
+    node::start(ctx).await
 }
 
 /// Runs the kubelet until `shutdown` resolves.
@@ -273,8 +436,26 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         Some(n) => sim_node_names(&name, n),
         None => vec![name],
     };
-    let RuntimeKind::Sim = config.runtime;
-    let nodes = start_sim_nodes(client, names, config.node).await?;
+    let mut node_options = config.node;
+    if let Some(server) = node_options.server.as_mut()
+        && server.client_ca_pem.is_none()
+    {
+        // Without --client-ca-file, trust client certificates signed by the CA the
+        // kubeconfig trusts (the cluster CA, which signs the API server's client certificate).
+        server.client_ca_pem = kubeconfig_ca(config.kubeconfig.as_deref());
+    }
+    if config.runtime == RuntimeKind::Cri {
+        let endpoint = config
+            .container_runtime_endpoint
+            .clone()
+            .unwrap_or_else(|| runtime::cri::DEFAULT_ENDPOINT.to_string());
+        let node = start_cri_node(client, names[0].clone(), node_options, &endpoint).await?;
+        info!(node = %node.name, %endpoint, "kubelet running");
+        shutdown.await;
+        node.stop().await;
+        return Ok(());
+    }
+    let nodes = start_sim_nodes(client, names, node_options).await?;
     info!(nodes = ?nodes.names(), "kubelet running");
     shutdown.await;
     nodes.stop().await;

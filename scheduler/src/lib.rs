@@ -20,6 +20,7 @@ pub mod cache;
 pub mod config;
 pub mod events;
 pub mod framework;
+pub mod listers;
 pub mod metrics;
 pub mod plugins;
 pub mod queue;

@@ -1,6 +1,7 @@
 //! The scheduler's Prometheus metrics, named as upstream's: `scheduler_schedule_attempts_total`
 //! by result and profile, `scheduler_pending_pods` by queue, and
-//! `scheduler_scheduling_attempt_duration_seconds`.
+//! `scheduler_scheduling_attempt_duration_seconds`, and
+//! `scheduler_pod_scheduling_sli_duration_seconds` (first queued to bound, by attempts).
 
 use std::time::Duration;
 
@@ -39,6 +40,18 @@ pub struct Metrics {
     attempts: Family<AttemptLabels, Counter>,
     pending: Family<QueueLabel, Gauge>,
     duration: Family<AttemptLabels, Histogram, fn() -> Histogram>,
+    sli: Family<SliLabels, Histogram, fn() -> Histogram>,
+}
+
+/// `attempts` (how many attempts the pod needed, capped as upstream's label values).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SliLabels {
+    /// Attempts until the pod was scheduled.
+    pub attempts: String,
+}
+
+fn sli_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.01, 2.0, 20))
 }
 
 impl Metrics {
@@ -48,6 +61,7 @@ impl Metrics {
             attempts: Family::default(),
             pending: Family::default(),
             duration: Family::new_with_constructor(histogram),
+            sli: Family::new_with_constructor(sli_histogram),
         };
         let sub = registry.sub_registry_with_prefix("scheduler");
         sub.register(
@@ -65,7 +79,24 @@ impl Metrics {
             "Scheduling attempt latency in seconds (scheduling algorithm + binding)",
             m.duration.clone(),
         );
+        sub.register(
+            "pod_scheduling_sli_duration_seconds",
+            "E2e latency for a pod being scheduled, from the time the pod enters the scheduling queue until it is bound",
+            m.sli.clone(),
+        );
         m
+    }
+
+    /// Records a scheduled pod's end-to-end latency and how many attempts it took.
+    pub fn pod_scheduled(&self, attempts: u32, since_first_queued: Duration) {
+        let attempts = if attempts >= 16 {
+            "16+".to_string()
+        } else {
+            attempts.to_string()
+        };
+        self.sli
+            .get_or_create(&SliLabels { attempts })
+            .observe(since_first_queued.as_secs_f64());
     }
 
     /// Counts one attempt and its duration.

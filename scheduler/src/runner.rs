@@ -8,7 +8,7 @@ use ferrokube_component::client::{self, ClientOptions};
 use ferrokube_component::health::{self, Readiness};
 use ferrokube_component::leader::{LeaderElectionConfig, LeaderElector};
 use ferrokube_controllers::events::Recorder;
-use ferrokube_controllers::informer::Informer;
+use ferrokube_controllers::informer::{Change, Informer};
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::Api;
 use kube::runtime::watcher;
@@ -16,7 +16,7 @@ use prometheus_client::registry::Registry;
 use tokio::sync::watch;
 use tracing::info;
 
-use crate::framework::{Framework, Handle};
+use crate::framework::{Framework, Handle, Nominator};
 use crate::metrics::Metrics;
 use crate::scheduler::Scheduler;
 use crate::{Config, Error, plugins};
@@ -43,16 +43,33 @@ pub async fn start(
         user_agent: "ferrokube-scheduler".into(),
     })
     .await?;
-    let mut framework = Framework::new(
-        &plugins::registry(),
-        &plugins::default_profile(&config.scheduler_name),
-        &Handle {
-            client: Some(client.clone()),
-        },
-    )?;
-    framework.percentage_of_nodes_to_score = config.percentage_of_nodes_to_score;
     let mut registry = Registry::default();
     let metrics = Metrics::new(&mut registry);
+    let nominator = Arc::new(Nominator::default());
+    let listers = crate::listers::Listers::start(&client);
+    listers
+        .wait_until_synced(std::time::Duration::from_secs(30))
+        .await;
+    let mut schedulers = Vec::new();
+    for spec in config.effective_profiles() {
+        let handle = Handle {
+            client: Some(client.clone()),
+            args: Arc::new(spec.args.clone()),
+            listers: listers.clone(),
+        };
+        let mut framework = Framework::new(&plugins::registry(), &spec.profile, &handle)?;
+        framework.percentage_of_nodes_to_score = spec
+            .percentage_of_nodes_to_score
+            .unwrap_or(config.percentage_of_nodes_to_score);
+        framework.nominator = nominator.clone();
+        let recorder = Recorder::new(client.clone(), &spec.profile.scheduler_name, None);
+        schedulers.push(Arc::new(Scheduler::new(
+            Arc::new(framework),
+            client.clone(),
+            recorder,
+            metrics.clone(),
+        )));
+    }
     let ready = Readiness::default();
     let (stop_tx, stop_rx) = watch::channel(false);
     let stop_tx = Arc::new(stop_tx);
@@ -75,15 +92,8 @@ pub async fn start(
         }
         None => None,
     };
-    let recorder = Recorder::new(client.clone(), &config.scheduler_name, None);
-    let scheduler = Arc::new(Scheduler::new(
-        Arc::new(framework),
-        client.clone(),
-        recorder,
-        metrics,
-    ));
     let task = tokio::spawn(supervise(
-        config, client, scheduler, ready, stop_tx, stop_rx,
+        config, client, schedulers, ready, stop_tx, stop_rx,
     ));
     Ok(Running::new(health_addr, task))
 }
@@ -105,7 +115,7 @@ fn identity() -> String {
 async fn supervise(
     config: Config,
     client: kube::Client,
-    scheduler: Arc<Scheduler>,
+    scheduler: Vec<Arc<Scheduler>>,
     ready: Readiness,
     stop_tx: Arc<watch::Sender<bool>>,
     stop: watch::Receiver<bool>,
@@ -151,12 +161,42 @@ async fn supervise(
     Err(Error::LeadershipLost)
 }
 
-/// Watches pods and nodes, feeds the scheduler's cache and queue, and runs the loop.
+/// The same change for another subscriber.
+fn copy<K>(c: &Change<K>) -> Change<K> {
+    match c {
+        Change::Added(o) => Change::Added(o.clone()),
+        Change::Updated { old, new } => Change::Updated {
+            old: old.clone(),
+            new: new.clone(),
+        },
+        Change::Deleted(o) => Change::Deleted(o.clone()),
+    }
+}
+
+/// Every profile's scheduler, fed the same watch changes.
+struct Profiles(Vec<Arc<Scheduler>>);
+
+impl Profiles {
+    fn on_node_change(&self, c: Change<Node>) {
+        for s in &self.0 {
+            s.on_node_change(copy(&c));
+        }
+    }
+
+    fn on_pod_change(&self, c: Change<Pod>) {
+        for s in &self.0 {
+            s.on_pod_change(copy(&c));
+        }
+    }
+}
+
+/// Watches pods and nodes, feeds each profile's cache and queue, and runs their loops.
 async fn schedule(
     client: kube::Client,
-    scheduler: Arc<Scheduler>,
+    schedulers: Vec<Arc<Scheduler>>,
     stop: watch::Receiver<bool>,
 ) -> Result<(), Error> {
+    let scheduler = Arc::new(Profiles(schedulers));
     let mut pods = Informer::<Pod>::new(Api::all(client.clone()), watcher::Config::default());
     let mut nodes = Informer::<Node>::new(Api::all(client), watcher::Config::default());
     let mut pod_changes = pods.subscribe();
@@ -201,7 +241,14 @@ async fn schedule(
             }
         })
     };
-    scheduler.run(stop).await;
+    let loops: Vec<_> = scheduler
+        .0
+        .iter()
+        .map(|s| tokio::spawn(s.clone().run(stop.clone())))
+        .collect();
+    for l in loops {
+        let _ = l.await;
+    }
     let _ = handlers.await;
     for informer in informers {
         let _ = informer.await;

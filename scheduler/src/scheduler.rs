@@ -120,6 +120,7 @@ impl Scheduler {
                 if assigned(&new) {
                     if !assigned(&old) {
                         self.queue.delete(&new);
+                        self.framework.nominator.remove(&new);
                     }
                     if terminal(&new) {
                         self.cache().remove_pod(&new);
@@ -129,6 +130,21 @@ impl Scheduler {
                         self.cache().add_or_update_pod(new);
                     }
                 } else if self.responsible_for(&new) {
+                    let nominated = |p: &Pod| {
+                        p.status
+                            .as_ref()
+                            .and_then(|s| s.nominated_node_name.clone())
+                            .filter(|n| !n.is_empty())
+                    };
+                    // Only a change of nominatedNodeName matters: the scheduler's own
+                    // nomination may be ahead of the watch.
+                    match (nominated(&old), nominated(&new)) {
+                        (a, Some(b)) if a.as_ref() != Some(&b) => {
+                            self.framework.nominator.add(new.clone(), &b)
+                        }
+                        (Some(_), None) => self.framework.nominator.remove(&new),
+                        _ => {}
+                    }
                     self.queue.update(&old, new);
                 }
             }
@@ -138,6 +154,7 @@ impl Scheduler {
                     self.queue
                         .move_all_to_active_or_backoff(ClusterEvent::AssignedPodDelete);
                 } else {
+                    self.framework.nominator.remove(&pod);
                     self.queue.delete(&pod);
                 }
             }
@@ -225,6 +242,9 @@ impl Scheduler {
                 };
                 self.metrics
                     .attempt(result, &self.framework.scheduler_name, start.elapsed());
+                if let Some(node) = &fit.nominated_node {
+                    self.framework.nominator.add(pod.clone(), node);
+                }
                 self.record_failure(&pod, reason, message, fit.nominated_node);
                 self.queue.add_unschedulable(info, unschedulable);
                 return;
@@ -264,12 +284,18 @@ impl Scheduler {
         let me = self.clone();
         tokio::spawn(
             async move {
-                let bound = me.framework.run_bind(&pod, &host).await;
+                let mut bound = me.framework.run_pre_bind(&state, &pod, &host).await;
+                if bound.is_success() {
+                    bound = me.framework.run_bind(&pod, &host).await;
+                }
                 if bound.is_success() {
                     info!(node = %host, "bound pod");
                     me.metrics
                         .attempt("scheduled", &me.framework.scheduler_name, start.elapsed());
+                    me.metrics
+                        .pod_scheduled(info.attempts, info.initial_attempt.elapsed());
                     events::scheduled(&me.recorder, &pod, &host);
+                    me.framework.nominator.remove(&pod);
                     me.queue.done(&pod);
                     return;
                 }

@@ -3,6 +3,8 @@
 //! `kubectl` command bound to it. Set `FERROKUBE_TEST_KUBECONFIG` to run the tests that allow
 //! it against any other cluster instead.
 
+pub mod containerd;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};

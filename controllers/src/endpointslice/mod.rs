@@ -61,12 +61,14 @@ pub struct Context {
     triggers: util::TriggerTimeTracker,
     tracker: tracker::Tracker,
     max_endpoints_per_slice: usize,
+    /// `--endpointslice-updates-batch-period`: pod changes wait this long before a sync.
+    batch_period: Duration,
 }
 
 /// Runs the controller with `concurrency` parallel syncs until `stop` turns true. `pods` is the
 /// shared (synced) pod cache and `pod_changes` a subscription to it; Services, Nodes and this
 /// controller's EndpointSlices are watched here. `max_endpoints_per_slice` is clamped to
-/// 1..=1000.
+/// 1..=1000. Pod changes are synced `batch_period` after they happen (0: at once).
 #[allow(clippy::too_many_arguments)]
 pub async fn run(
     client: Client,
@@ -76,6 +78,7 @@ pub async fn run(
     queue: QueueMetrics,
     concurrency: u16,
     max_endpoints_per_slice: usize,
+    batch_period: Duration,
     stop: watch::Receiver<bool>,
 ) {
     let mut services =
@@ -97,6 +100,7 @@ pub async fn run(
         triggers: util::TriggerTimeTracker::default(),
         tracker: tracker::Tracker::default(),
         max_endpoints_per_slice: max_endpoints_per_slice.clamp(1, MAX_ENDPOINTS_PER_SLICE_LIMIT),
+        batch_period,
     });
     let svc_changes = services.subscribe();
     let slice_changes = slices.subscribe();
@@ -187,7 +191,20 @@ async fn route(
                         util::services_to_update_on_pod_change(svcs, &old, &new)
                     }
                 };
-                keys.iter().for_each(|k| enqueue(k));
+                if ctx.batch_period.is_zero() {
+                    keys.iter().for_each(|k| enqueue(k));
+                } else {
+                    for key in keys {
+                        let Some((ns, name)) = key.split_once('/') else { continue };
+                        ctx.queue.added(&key);
+                        let (tx, at) = (tx.clone(), ObjectRef::new(name).within(ns));
+                        let delay = ctx.batch_period;
+                        tokio::spawn(async move {
+                            tokio::time::sleep(delay).await;
+                            let _ = tx.send(at);
+                        });
+                    }
+                }
             }
             c = slice_changes.recv() => {
                 let key = match c {

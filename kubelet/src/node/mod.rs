@@ -57,6 +57,16 @@ pub struct NodeContext {
     pub back_off_max: Duration,
     /// How long a pod worker waits before retrying a failed sync.
     pub retry_interval: Duration,
+    /// The node's kubelet root directory (`--root-dir`); pod volumes live under
+    /// `<root_dir>/pods/<uid>/volumes`.
+    pub root_dir: std::path::PathBuf,
+    /// How often a pod's configMap, secret, downwardAPI and projected volumes are refreshed
+    /// from their sources (besides on pod updates).
+    pub volume_resync_interval: Duration,
+    /// Where pod logs go (`podLogsDir`, `/var/log/pods`): `<ns>_<name>_<uid>/<container>/`.
+    pub pod_logs_dir: std::path::PathBuf,
+    /// The kubelet server's port, published as `daemonEndpoints.kubeletEndpoint.Port`.
+    pub kubelet_port: i32,
 }
 
 /// A running node agent.
@@ -75,12 +85,30 @@ impl RunningNode {
         self.heartbeat.send_replace(true);
     }
 
+    /// Resumes a stopped heartbeat: the Lease is renewed and the status posted at once.
+    pub fn resume_heartbeat(&self) {
+        self.heartbeat.send_replace(false);
+    }
+
     /// Stops the node's loops (its pods are left as they are, as when a kubelet exits).
     pub async fn stop(mut self) {
         self.heartbeat.send_replace(true);
         self.stop.send_replace(true);
         while self.tasks.join_next().await.is_some() {}
     }
+}
+
+/// Waits until the heartbeat runs (not `paused`); None once the node stops. Returns the
+/// receiver the heartbeat loop watches to pause again.
+async fn resume(
+    paused: &mut watch::Receiver<bool>,
+    node_stopped: &mut watch::Receiver<bool>,
+) -> Option<watch::Receiver<bool>> {
+    let running = tokio::select! {
+        _ = node_stopped.wait_for(|s| *s) => false,
+        r = paused.wait_for(|p| !*p) => r.is_ok(),
+    };
+    running.then(|| paused.clone())
 }
 
 /// Registers the node, posts its status and first Lease, then runs its loops in the
@@ -98,34 +126,54 @@ pub async fn start(ctx: NodeContext) -> Result<RunningNode, Error> {
     let mut tasks = JoinSet::new();
     {
         let ctx = ctx.clone();
-        let stopped = heartbeat_stopped.clone();
+        let (mut paused, mut node_stopped) = (heartbeat_stopped.clone(), stopped.clone());
         tasks.spawn(
             async move {
-                lease::keep_renewed(
-                    &ctx,
-                    uid,
-                    ctx.lease_duration_seconds,
-                    ctx.lease_renew_interval,
-                    stopped,
-                )
-                .await
+                let mut resumed = false;
+                while let Some(paused) = resume(&mut paused, &mut node_stopped).await {
+                    if resumed
+                        && let Err(e) = lease::renew(&ctx, &uid, ctx.lease_duration_seconds).await
+                    {
+                        tracing::warn!(error = %e, "failed to update lease");
+                    }
+                    resumed = true;
+                    lease::keep_renewed(
+                        &ctx,
+                        uid.clone(),
+                        ctx.lease_duration_seconds,
+                        ctx.lease_renew_interval,
+                        paused,
+                    )
+                    .await
+                }
             }
             .instrument(span.clone()),
         );
     }
     {
         let ctx = ctx.clone();
-        let stopped = heartbeat_stopped;
+        let (mut paused, mut node_stopped) = (heartbeat_stopped, stopped.clone());
         tasks.spawn(
             async move {
-                status::keep_fresh(
-                    &ctx,
-                    conditions,
-                    ctx.status_update_frequency,
-                    ctx.status_report_frequency,
-                    stopped,
-                )
-                .await
+                let mut conditions = conditions;
+                let mut resumed = false;
+                while let Some(paused) = resume(&mut paused, &mut node_stopped).await {
+                    if resumed {
+                        match status::post(&ctx, &conditions).await {
+                            Ok(c) => conditions = c,
+                            Err(e) => tracing::warn!(error = %e, "posting node status failed"),
+                        }
+                    }
+                    resumed = true;
+                    status::keep_fresh(
+                        &ctx,
+                        conditions.clone(),
+                        ctx.status_update_frequency,
+                        ctx.status_report_frequency,
+                        paused,
+                    )
+                    .await
+                }
             }
             .instrument(span.clone()),
         );

@@ -89,7 +89,9 @@ pub fn node_status(ctx: &NodeContext, old: &[NodeCondition], now: Timestamp) -> 
             },
         ]),
         daemon_endpoints: Some(NodeDaemonEndpoints {
-            kubelet_endpoint: Some(DaemonEndpoint { port: 10250 }),
+            kubelet_endpoint: Some(DaemonEndpoint {
+                port: ctx.kubelet_port,
+            }),
         }),
         node_info: Some(NodeSystemInfo {
             architecture: ctx.host.arch.clone(),
@@ -110,8 +112,24 @@ pub fn node_status(ctx: &NodeContext, old: &[NodeCondition], now: Timestamp) -> 
 
 /// Posts the node's status through `nodes/status`; returns the conditions written.
 pub async fn post(ctx: &NodeContext, old: &[NodeCondition]) -> Result<Vec<NodeCondition>, Error> {
-    let status = node_status(ctx, old, Timestamp::now());
+    let mut status = node_status(ctx, old, Timestamp::now());
     let conditions = status.conditions.clone().unwrap_or_default();
+    // As upstream: the largest images first, at most 50 (`nodeStatusMaxImages`).
+    if let Ok(mut images) = ctx.runtime.list_images().await
+        && !images.is_empty()
+    {
+        images.sort_by_key(|i| std::cmp::Reverse(i.size_bytes));
+        images.truncate(50);
+        status.images = Some(
+            images
+                .into_iter()
+                .map(|i| k8s_openapi::api::core::v1::ContainerImage {
+                    names: Some(i.names),
+                    size_bytes: Some(i.size_bytes),
+                })
+                .collect(),
+        );
+    }
     let api: Api<k8s_openapi::api::core::v1::Node> = Api::all(ctx.client.clone());
     let patch = serde_json::json!({ "status": status });
     api.patch_status(

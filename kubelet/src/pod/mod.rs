@@ -1,9 +1,18 @@
 //! The pods of one node: a watch on the pods bound to it (field selector `spec.nodeName`)
 //! feeds one [`worker`] per pod UID; [`status`] computes the status a worker writes and
-//! [`back_off`] the restart delays.
+//! [`back_off`] the restart delays. What a worker prepares for each container: its
+//! environment ([`env`]), its volumes ([`volumes`]), its cgroup settings ([`resources`]), its
+//! probes ([`probes`], timing in [`probe_timing`]) and its postStart / preStop hooks
+//! ([`lifecycle_hooks`]).
 
 pub mod back_off;
+pub mod env;
+pub mod lifecycle_hooks;
+pub mod probe_timing;
+pub mod probes;
+pub mod resources;
 pub mod status;
+pub mod volumes;
 mod worker;
 
 use std::collections::{HashMap, HashSet};

@@ -14,6 +14,8 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
+use super::probes::{PodProbes, ProbeStatus};
+use super::resources::qos_class;
 use crate::runtime::{ContainerState, ContainerStatus, SandboxStatus};
 
 /// Condition types the kubelet owns (others, e.g. readiness gates, are kept as they are).
@@ -39,8 +41,13 @@ pub struct Observed<'a> {
     pub start_time: Option<Timestamp>,
     /// Containers waiting to be restarted: name to the `CrashLoopBackOff` message.
     pub back_off: &'a HashMap<String, String>,
+    /// Containers that cannot be created yet: name to the waiting (reason, message), e.g.
+    /// `ErrImagePull`, `ImagePullBackOff`, `ErrImageNeverPull`.
+    pub waiting: &'a HashMap<String, (String, String)>,
     /// Whether the pod is being deleted and all its containers have stopped.
     pub terminated: bool,
+    /// Probe results (`started`, `ready`); None: running containers are started and ready.
+    pub probes: Option<&'a PodProbes>,
 }
 
 /// The status to write for `pod`.
@@ -55,7 +62,7 @@ pub fn pod_status(pod: &Pod, observed: &Observed<'_>, now: Timestamp) -> PodStat
         .map(|c| container_status(c, true, observed, "PodInitializing"))
         .collect();
     let initialized = init_statuses.iter().all(|s| s.ready);
-    let waiting_reason = if initialized && observed.sandbox.is_some() {
+    let waiting_reason = if initialized {
         "ContainerCreating"
     } else {
         "PodInitializing"
@@ -128,7 +135,7 @@ pub fn pod_status(pod: &Pod, observed: &Observed<'_>, now: Timestamp) -> PodStat
         pod_ip: pod_ip.clone(),
         pod_ips: pod_ip.map(|ip| vec![PodIP { ip }]),
         start_time: old.start_time.clone().or(observed.start_time.map(Time)),
-        qos_class: old.qos_class.clone(),
+        qos_class: old.qos_class.clone().or(Some(qos_class(pod).to_string())),
         init_container_statuses: (!init_statuses.is_empty()).then_some(init_statuses),
         container_statuses: Some(statuses),
         nominated_node_name: old.nominated_node_name.clone(),
@@ -150,6 +157,7 @@ fn container_status(
         .rev();
     let latest = attempts.next();
     let previous = attempts.next();
+    let held = observed.waiting.get(&spec.name);
     let Some(latest) = latest else {
         return ApiContainerStatus {
             name: spec.name.clone(),
@@ -158,7 +166,10 @@ fn container_status(
             ready: false,
             started: Some(false),
             restart_count: 0,
-            state: Some(waiting(waiting_reason, None)),
+            state: Some(match held {
+                Some((reason, message)) => waiting(reason, Some(message)),
+                None => waiting(waiting_reason, None),
+            }),
             ..Default::default()
         };
     };
@@ -187,20 +198,30 @@ fn container_status(
                 }),
                 ..Default::default()
             });
-            status.started = Some(true);
-            // Readiness probes pass in the sim runtime; containers without probes are ready.
-            status.ready = !init && !observed.terminated;
+            let probed = observed
+                .probes
+                .map(|p| p.status(spec, &latest.id, true))
+                .unwrap_or(ProbeStatus {
+                    started: true,
+                    ready: true,
+                });
+            status.started = Some(probed.started);
+            status.ready = probed.ready && !init && !observed.terminated;
         }
         ContainerState::Exited { exit_code, .. } => {
             let terminated = terminated_state(latest, &container_id);
             status.started = Some(false);
             status.ready = init && *exit_code == 0;
-            match observed.back_off.get(&spec.name) {
-                Some(message) => {
+            match (observed.back_off.get(&spec.name), held) {
+                (_, Some((reason, message))) => {
+                    status.last_state = terminated;
+                    status.state = Some(waiting(reason, Some(message)));
+                }
+                (Some(message), None) => {
                     status.last_state = terminated;
                     status.state = Some(waiting("CrashLoopBackOff", Some(message)));
                 }
-                None => status.state = terminated,
+                (None, None) => status.state = terminated,
             }
         }
     }
@@ -473,7 +494,9 @@ mod tests {
             host_ip: "10.0.0.2",
             start_time: Some(Timestamp::UNIX_EPOCH),
             back_off: &back_off,
+            waiting: &HashMap::new(),
             terminated,
+            probes: None,
         };
         pod_status(pod, &observed, Timestamp::UNIX_EPOCH)
     }
@@ -631,7 +654,9 @@ mod tests {
             host_ip: "10.0.0.2",
             start_time: Some(later),
             back_off: &back_off,
+            waiting: &HashMap::new(),
             terminated: false,
+            probes: None,
         };
         let second = pod_status(&p, &observed, later);
         assert_eq!(

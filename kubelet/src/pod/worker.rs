@@ -18,17 +18,41 @@ use tokio::time::Instant;
 use tracing::{Instrument, debug, info_span, warn};
 
 use super::back_off;
+use super::env::{self, PodNetwork};
+use super::lifecycle_hooks;
+use super::probes::{PodProbes, ProbeDeps};
+use super::resources;
 use super::status::{Observed, pod_status};
+use super::volumes::{PodVolumes, VolumeHost};
 use crate::Error;
 use crate::node::NodeContext;
 use crate::runtime::{
     CONTAINER_TYPE_ANNOTATION, ContainerConfig, ContainerState, ContainerStatus, SandboxConfig,
 };
+use ferrokube_controllers::events::{EventType, Recorder};
 
 /// A container waiting out its restart back-off.
 struct BackOff {
     until: Instant,
     message: String,
+}
+
+/// A container whose image is not present: upstream's image pull back-off.
+struct ImagePull {
+    until: Instant,
+    failures: u32,
+    reason: &'static str,
+    message: String,
+}
+
+/// Upstream's default `imagePullPolicy`: `Always` for `:latest` or no tag, else `IfNotPresent`.
+fn default_pull_policy(image: &str) -> &'static str {
+    let normalized = crate::runtime::image::normalize(image);
+    if normalized.contains('@') || !normalized.ends_with(":latest") {
+        "IfNotPresent"
+    } else {
+        "Always"
+    }
 }
 
 /// The state one pod's worker keeps between syncs.
@@ -39,6 +63,17 @@ pub(crate) struct PodWorker {
     sandbox: Option<String>,
     start_time: Option<Timestamp>,
     back_off: HashMap<String, BackOff>,
+    /// Containers whose image is not there yet (pull failed, in back-off, or `Never`).
+    image_pulls: HashMap<String, ImagePull>,
+    /// Containers whose config could not be built: name to the `CreateContainerConfigError`
+    /// message.
+    config_errors: HashMap<String, String>,
+    /// The pod's volumes.
+    volumes: PodVolumes,
+    /// The pod's probe workers.
+    probes: PodProbes,
+    /// What probes and hooks need (runtime, event recorder, the latest pod).
+    probe_deps: ProbeDeps,
     last_status: Option<PodStatus>,
     /// The pod reached Succeeded or Failed; nothing runs any more.
     finished: bool,
@@ -56,13 +91,29 @@ impl PodWorker {
     /// A worker fed with the pod's latest object (None once it is gone from the API).
     pub(crate) fn new(ctx: Arc<NodeContext>, pods: watch::Receiver<Option<Arc<Pod>>>) -> Self {
         let events = ctx.runtime.events();
+        let uid = pods
+            .borrow()
+            .as_ref()
+            .and_then(|p| p.uid())
+            .unwrap_or_default();
+        let probe_deps = ProbeDeps {
+            runtime: ctx.runtime.clone(),
+            simulated: ctx.runtime_name == "sim",
+            recorder: Recorder::new(ctx.client.clone(), "kubelet", Some(ctx.node_name.clone())),
+            pods: pods.clone(),
+        };
         PodWorker {
+            config_errors: HashMap::new(),
+            volumes: PodVolumes::new(&ctx.root_dir, &uid),
+            probes: PodProbes::default(),
+            probe_deps,
             ctx,
             pods,
             events,
             sandbox: None,
             start_time: None,
             back_off: HashMap::new(),
+            image_pulls: HashMap::new(),
             last_status: None,
             finished: false,
         }
@@ -127,6 +178,7 @@ impl PodWorker {
         loop {
             tokio::select! {
                 changed = self.pods.changed() => return changed.is_ok(),
+                _ = self.probes.changed() => return true,
                 event = self.events.recv() => match event {
                     Ok(e) if Some(&e.sandbox_id) == self.sandbox.as_ref() => return true,
                     Ok(_) => {}
@@ -177,7 +229,19 @@ impl PodWorker {
             host_ip: &self.ctx.host_ip,
             start_time: self.start_time,
             back_off: &back_off,
+            waiting: &self
+                .image_pulls
+                .iter()
+                .map(|(k, v)| (k.clone(), (v.reason.to_string(), v.message.clone())))
+                .chain(self.config_errors.iter().map(|(k, m)| {
+                    (
+                        k.clone(),
+                        ("CreateContainerConfigError".to_string(), m.clone()),
+                    )
+                }))
+                .collect(),
             terminated,
+            probes: Some(&self.probes),
         };
         let status = pod_status(&base, &observed, Timestamp::now());
         if self.last_status.as_ref() != Some(&status) {
@@ -208,6 +272,12 @@ impl PodWorker {
             return Ok(None);
         }
         self.start_time.get_or_insert_with(Timestamp::now);
+        if !self.set_up_volumes(pod).await {
+            // FailedMount: the pod waits in ContainerCreating and the mount is retried.
+            self.write_status(pod, false).await?;
+            return Ok(Some(Instant::now() + self.ctx.retry_interval));
+        }
+        self.adopt_sandbox(pod).await?;
         if self.sandbox.is_none() {
             let spec = pod.spec.clone().unwrap_or_default();
             let mut labels = BTreeMap::new();
@@ -225,12 +295,17 @@ impl PodWorker {
                 namespace: pod.namespace().unwrap_or_default(),
                 uid: pod.uid().unwrap_or_default(),
                 hostname: spec.hostname.clone().unwrap_or_else(|| pod.name_any()),
-                log_directory: format!(
-                    "/var/log/pods/{}_{}_{}",
-                    pod.namespace().unwrap_or_default(),
-                    pod.name_any(),
-                    pod.uid().unwrap_or_default()
-                ),
+                log_directory: self
+                    .ctx
+                    .pod_logs_dir
+                    .join(format!(
+                        "{}_{}_{}",
+                        pod.namespace().unwrap_or_default(),
+                        pod.name_any(),
+                        pod.uid().unwrap_or_default()
+                    ))
+                    .display()
+                    .to_string(),
                 host_network: spec.host_network.unwrap_or(false),
                 labels,
             };
@@ -239,6 +314,11 @@ impl PodWorker {
         self.write_status(pod, false).await?;
 
         let wake = self.run_containers(pod).await?;
+        let wake = self.run_probes(pod, wake).await?;
+        let wake = match (wake, self.image_pull_wake()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let status = self.write_status(pod, false).await?;
         if matches!(status.phase.as_deref(), Some("Succeeded" | "Failed")) {
             // A terminal pod keeps its status; its sandbox and IP are released.
@@ -343,7 +423,41 @@ impl PodWorker {
             return Ok(());
         };
         let image = c.image.clone().unwrap_or_default();
-        self.ctx.runtime.pull_image(&image).await?;
+        if !self.ensure_image(c, &image).await? {
+            return Ok(());
+        }
+        let net = self.pod_network().await;
+        let environment =
+            match env::resolve(&self.ctx.client, pod, c, &net, &self.ctx.capacity).await {
+                Ok(e) => e,
+                Err(e) => {
+                    let message = e.to_string();
+                    warn!(container = %c.name, %message, "CreateContainerConfigError");
+                    self.probe_deps.recorder.publish(
+                        pod,
+                        EventType::Warning,
+                        "Failed",
+                        format!("Error: {message}"),
+                    );
+                    self.config_errors.insert(c.name.clone(), message);
+                    return Ok(());
+                }
+            };
+        self.config_errors.remove(&c.name);
+        for message in &environment.invalid_names {
+            self.probe_deps.recorder.publish(
+                pod,
+                EventType::Warning,
+                "InvalidEnvironmentVariableNames",
+                message.clone(),
+            );
+        }
+        let memory_capacity = self
+            .ctx
+            .capacity
+            .get("memory")
+            .and_then(|q| resources::value(q))
+            .unwrap_or(0);
         let mut labels = BTreeMap::new();
         labels.insert("io.kubernetes.container.name".into(), c.name.clone());
         labels.insert("io.kubernetes.pod.name".into(), pod.name_any());
@@ -363,8 +477,11 @@ impl PodWorker {
         let config = ContainerConfig {
             name: c.name.clone(),
             image,
-            command: c.command.clone().unwrap_or_default(),
-            args: c.args.clone().unwrap_or_default(),
+            command: env::expand_all(&c.command.clone().unwrap_or_default(), &environment.vars),
+            args: env::expand_all(&c.args.clone().unwrap_or_default(), &environment.vars),
+            mounts: self.volumes.mounts(pod, c),
+            resources: resources::linux_resources(pod, c, memory_capacity),
+            envs: environment.vars,
             attempt,
             labels,
             annotations,
@@ -373,10 +490,10 @@ impl PodWorker {
             tty: c.tty.unwrap_or(false),
             stdin: c.stdin.unwrap_or(false),
             stdin_once: c.stdin_once.unwrap_or(false),
-            ..Default::default()
         };
         let id = self.ctx.runtime.create_container(&sandbox, &config).await?;
         self.ctx.runtime.start_container(&id).await?;
+        lifecycle_hooks::post_start(&self.probe_deps, pod, c, &id, &net.pod_ip).await?;
         Ok(())
     }
 
@@ -393,16 +510,25 @@ impl PodWorker {
             .unwrap_or(30)
             .max(0);
         let timeout = std::time::Duration::from_secs(u64::try_from(grace).unwrap_or(0));
+        self.adopt_sandbox(pod).await?;
         if let Some(sandbox) = self.sandbox.clone() {
-            let running: Vec<String> = self
+            self.probes.stop();
+            let running: Vec<ContainerStatus> = self
                 .containers()
                 .await?
                 .into_iter()
                 .filter(|c| !matches!(c.state, ContainerState::Exited { .. }))
-                .map(|c| c.id)
                 .collect();
-            let runtime = self.ctx.runtime.clone();
-            let stops = running.iter().map(|id| runtime.stop_container(id, timeout));
+            let pod_ip = self.pod_network().await.pod_ip;
+            let deps = &self.probe_deps;
+            let stops =
+                running.iter().map(|c| {
+                    let spec = container_spec(pod, &c.name);
+                    let pod_ip = pod_ip.clone();
+                    async move {
+                        lifecycle_hooks::kill(deps, pod, &spec, &c.id, &pod_ip, timeout, "").await
+                    }
+                });
             for result in futures::future::join_all(stops).await {
                 result?;
             }
@@ -429,12 +555,199 @@ impl PodWorker {
         Ok(())
     }
 
+    /// Finds the sandbox a previous run of the kubelet started for this pod, so its running
+    /// containers are adopted rather than started again.
+    async fn adopt_sandbox(&mut self, pod: &Pod) -> Result<(), Error> {
+        if self.sandbox.is_none()
+            && let Some(uid) = pod.uid()
+        {
+            self.sandbox = self.ctx.runtime.find_pod_sandbox(&uid).await?;
+        }
+        Ok(())
+    }
+
+    /// Makes sure the container's image is present as its `imagePullPolicy` asks (upstream's
+    /// image manager); false, with the container's waiting reason recorded, when it is not.
+    async fn ensure_image(&mut self, c: &Container, image: &str) -> Result<bool, Error> {
+        let now = Instant::now();
+        if let Some(p) = self.image_pulls.get_mut(&c.name)
+            && p.until > now
+        {
+            if p.reason == "ErrImagePull" {
+                p.reason = "ImagePullBackOff";
+                p.message = format!("Back-off pulling image {image:?}");
+            }
+            return Ok(false);
+        }
+        let policy = c
+            .image_pull_policy
+            .clone()
+            .unwrap_or_else(|| default_pull_policy(image).to_string());
+        if policy != "Always" && self.ctx.runtime.image_status(image).await?.is_some() {
+            self.image_pulls.remove(&c.name);
+            return Ok(true);
+        }
+        let failures = self.image_pulls.get(&c.name).map_or(0, |p| p.failures) + 1;
+        let delay =
+            back_off::restart_delay(failures + 1, self.ctx.back_off_base, self.ctx.back_off_max);
+        let (reason, message) = if policy == "Never" {
+            (
+                "ErrImageNeverPull",
+                format!("Container image {image:?} is not present with pull policy of Never"),
+            )
+        } else {
+            match self.ctx.runtime.pull_image(image).await {
+                Ok(_) => {
+                    self.image_pulls.remove(&c.name);
+                    return Ok(true);
+                }
+                Err(crate::runtime::RuntimeError::ImagePull(message)) => ("ErrImagePull", message),
+                Err(e) => return Err(e.into()),
+            }
+        };
+        warn!(container = %c.name, image, reason, %message, "image is not available");
+        self.image_pulls.insert(
+            c.name.clone(),
+            ImagePull {
+                until: now + delay,
+                failures,
+                reason,
+                message,
+            },
+        );
+        Ok(false)
+    }
+
+    /// When to look at images again: soon after a failed pull (to report `ImagePullBackOff`),
+    /// else when the earliest back-off ends.
+    fn image_pull_wake(&self) -> Option<Instant> {
+        self.image_pulls
+            .values()
+            .map(|p| match p.reason {
+                "ErrImagePull" => (Instant::now() + self.ctx.retry_interval).min(p.until),
+                _ => p.until,
+            })
+            .min()
+    }
+
+    /// The node's and the pod's IPs.
+    async fn pod_network(&self) -> PodNetwork {
+        let pod_ip = match &self.sandbox {
+            Some(id) => self
+                .ctx
+                .runtime
+                .pod_sandbox_status(id)
+                .await
+                .map(|s| s.ip)
+                .unwrap_or_default(),
+            None => String::new(),
+        };
+        PodNetwork {
+            host_ip: self.ctx.host_ip.clone(),
+            pod_ip,
+        }
+    }
+
+    /// Sets up (or refreshes, when due) the pod's volumes; false while one cannot be set up
+    /// before the pod first ran (a `FailedMount` event says why).
+    async fn set_up_volumes(&mut self, pod: &Pod) -> bool {
+        if !self
+            .volumes
+            .refresh_due(pod, self.ctx.volume_resync_interval)
+        {
+            return true;
+        }
+        let host = VolumeHost {
+            client: self.ctx.client.clone(),
+            network: self.pod_network().await,
+            allocatable: self.ctx.capacity.clone(),
+        };
+        let recorder = &self.probe_deps.recorder;
+        match self.volumes.set_up(&host, pod).await {
+            Ok(warnings) => {
+                for (reason, message) in warnings {
+                    recorder.publish(pod, EventType::Warning, &reason, message);
+                }
+                true
+            }
+            Err(e) => {
+                warn!(error = %e, "FailedMount");
+                recorder.publish(pod, EventType::Warning, "FailedMount", e.to_string());
+                // Running containers keep their volumes as they were.
+                self.sandbox.is_some()
+            }
+        }
+    }
+
+    /// Starts and stops probe workers, kills containers whose liveness (or startup) probe
+    /// failed, and adds the volume refresh and config retry to `wake`.
+    async fn run_probes(
+        &mut self,
+        pod: &Pod,
+        wake: Option<Instant>,
+    ) -> Result<Option<Instant>, Error> {
+        let containers = self.containers().await?;
+        let net = self.pod_network().await;
+        self.probes
+            .sync(&self.probe_deps, pod, &containers, &net.pod_ip);
+        let restart_policy = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.restart_policy.clone())
+            .unwrap_or_else(|| "Always".into());
+        for c in &containers {
+            if !matches!(c.state, ContainerState::Running { .. }) {
+                continue;
+            }
+            let Some(kind) = self.probes.failed(&c.name, &c.id) else {
+                continue;
+            };
+            let mut message = format!("Container {} failed {} probe", c.name, kind.name());
+            if restart_policy != "Never" {
+                message.push_str(", will be restarted");
+            }
+            let spec = container_spec(pod, &c.name);
+            let grace = lifecycle_hooks::grace_period(pod);
+            lifecycle_hooks::kill(
+                &self.probe_deps,
+                pod,
+                &spec,
+                &c.id,
+                &net.pod_ip,
+                grace,
+                &message,
+            )
+            .await?;
+        }
+        let mut wakes: Vec<Instant> = wake.into_iter().collect();
+        wakes.extend(self.volumes.next_refresh(self.ctx.volume_resync_interval));
+        if !self.config_errors.is_empty() {
+            wakes.push(Instant::now() + self.ctx.retry_interval);
+        }
+        Ok(wakes.into_iter().min())
+    }
+
     /// Removes the pod's sandbox and containers from the runtime.
     async fn tear_down(&mut self) {
+        self.probes.stop();
+        self.volumes.tear_down().await;
         if let Some(id) = self.sandbox.take()
             && let Err(e) = self.ctx.runtime.remove_pod_sandbox(&id).await
         {
             warn!(error = %e, "removing the pod sandbox failed");
         }
     }
+}
+
+/// The spec of container `name` (regular or init) in `pod`.
+fn container_spec(pod: &Pod, name: &str) -> Container {
+    let spec = pod.spec.clone().unwrap_or_default();
+    spec.containers
+        .into_iter()
+        .chain(spec.init_containers.unwrap_or_default())
+        .find(|c| c.name == name)
+        .unwrap_or_else(|| Container {
+            name: name.to_string(),
+            ..Default::default()
+        })
 }

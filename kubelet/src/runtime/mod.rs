@@ -4,9 +4,10 @@
 //! their status read back. State changes are announced on an event stream, as CRI's
 //! `GetContainerEvents` (or a relisting PLEG) does.
 //!
-//! Backends: [`sim`] (simulated containers, no processes). The `cri` (containerd) backend
-//! implements the same trait.
+//! Backends: [`sim`] (simulated containers, no processes) and [`cri`] (containerd over CRI
+//! v1).
 
+pub mod cri;
 pub mod image;
 pub mod sim;
 
@@ -34,6 +35,20 @@ pub enum RuntimeError {
     /// The call was not valid in the object's current state.
     #[error("{0}")]
     InvalidState(String),
+    /// Pulling an image failed (the `ErrImagePull` message).
+    #[error("{0}")]
+    ImagePull(String),
+    /// A call to the container runtime failed (the runtime's own message).
+    #[error("{call}: {message}")]
+    Call {
+        /// The CRI call, e.g. `RunPodSandbox`.
+        call: &'static str,
+        /// What the runtime said.
+        message: String,
+    },
+    /// The runtime does not implement this call (yet).
+    #[error("{0} is not supported by this runtime")]
+    Unsupported(&'static str),
 }
 
 /// The runtime's name and version, as CRI `Version` reports them.
@@ -212,6 +227,53 @@ pub struct RuntimeEvent {
     pub container_id: Option<String>,
 }
 
+/// A pod sandbox as CRI `ListPodSandbox` reports it, with the metadata it was run with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PodSandbox {
+    /// The sandbox id.
+    pub id: String,
+    /// The pod's name.
+    pub name: String,
+    /// The pod's namespace.
+    pub namespace: String,
+    /// The pod's UID.
+    pub uid: String,
+    /// Whether it is ready (running, network set up).
+    pub ready: bool,
+    /// The directory its containers' logs go under.
+    pub log_directory: String,
+    /// When it was created.
+    pub created_at: Timestamp,
+}
+
+/// An interactive command started in a container by [`Runtime::exec`]: its standard
+/// streams and its exit code.
+pub struct ExecSession {
+    /// Bytes for the command's standard input (None when stdin was not asked for).
+    pub stdin: Option<tokio::sync::mpsc::Sender<bytes::Bytes>>,
+    /// The command's standard output (with a TTY, both streams).
+    pub stdout: tokio::sync::mpsc::Receiver<bytes::Bytes>,
+    /// The command's standard error (empty with a TTY).
+    pub stderr: tokio::sync::mpsc::Receiver<bytes::Bytes>,
+    /// Resolves to the exit code once the command ended.
+    pub exit_code: tokio::sync::oneshot::Receiver<i32>,
+}
+
+/// What [`Runtime::exec`] runs (CRI `ExecRequest`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ExecRequest {
+    /// The command and its arguments.
+    pub command: Vec<String>,
+    /// Whether standard input is streamed.
+    pub stdin: bool,
+    /// Whether standard output is streamed.
+    pub stdout: bool,
+    /// Whether standard error is streamed.
+    pub stderr: bool,
+    /// Whether the command gets a TTY.
+    pub tty: bool,
+}
+
 /// A container runtime, shaped after CRI v1's `RuntimeService` and `ImageService`.
 #[async_trait]
 pub trait Runtime: Send + Sync {
@@ -256,4 +318,42 @@ pub trait Runtime: Send + Sync {
     ) -> Result<ExecResult, RuntimeError>;
     /// Container state changes from now on.
     fn events(&self) -> broadcast::Receiver<RuntimeEvent>;
+    /// The ready sandbox of a pod run earlier (found by its `io.kubernetes.pod.uid` label), so
+    /// a restarted kubelet adopts it instead of running a new one.
+    async fn find_pod_sandbox(&self, _pod_uid: &str) -> Result<Option<String>, RuntimeError> {
+        Ok(None)
+    }
+    /// The resolved reference of `image` when it is present on the node (CRI `ImageStatus`);
+    /// the default treats every image as present.
+    async fn image_status(&self, image: &str) -> Result<Option<String>, RuntimeError> {
+        Ok(Some(image::normalize(image)))
+    }
+    /// The images on the node, for the Node's `status.images` (CRI `ListImages`).
+    async fn list_images(&self) -> Result<Vec<NodeImage>, RuntimeError> {
+        Ok(Vec::new())
+    }
+    /// Every pod sandbox the runtime holds (CRI `ListPodSandbox`); the kubelet server finds
+    /// a pod's containers and log files through it.
+    async fn list_pod_sandboxes(&self) -> Result<Vec<PodSandbox>, RuntimeError> {
+        Err(RuntimeError::Unsupported("ListPodSandbox"))
+    }
+    /// Starts a command in a running container with streamed input and output (CRI `Exec`);
+    /// `kubectl exec` goes through it.
+    async fn exec(
+        &self,
+        container_id: &str,
+        request: &ExecRequest,
+    ) -> Result<ExecSession, RuntimeError> {
+        let _ = (container_id, request);
+        Err(RuntimeError::Unsupported("Exec"))
+    }
+}
+
+/// An image present on the node (CRI `Image`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NodeImage {
+    /// Its tags and digest references.
+    pub names: Vec<String>,
+    /// Its size in bytes.
+    pub size_bytes: i64,
 }

@@ -12,9 +12,15 @@
 //!
 //! So `command: [sh, -c, "echo hi; exit 3"]` fails with exit code 3, and
 //! `command: [sh, -c, "sleep 3600"]` runs until the pod is deleted.
+//!
+//! What simulated containers log (CRI format, to `<log_directory>/<log_path>`), when they
+//! start: the line `simulated container <name> started`, then the words of every `echo`
+//! statement of their command (`echo hi`, `sh -c 'echo hi; exit 3'`). [`Runtime::exec`] runs
+//! nothing either: `echo ...` prints its words, `false` exits 1, anything else exits 0.
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -24,10 +30,12 @@ use rand::Rng;
 use tokio::sync::broadcast;
 
 use super::{
-    CONTAINER_TYPE_ANNOTATION, ContainerConfig, ContainerState, ContainerStatus, ExecResult, Runtime,
-    RuntimeError, RuntimeEvent, RuntimeVersion, SandboxConfig, SandboxStatus, image,
+    CONTAINER_TYPE_ANNOTATION, ContainerConfig, ContainerState, ContainerStatus, ExecRequest,
+    ExecResult, ExecSession, PodSandbox, Runtime, RuntimeError, RuntimeEvent, RuntimeVersion,
+    SandboxConfig, SandboxStatus, image,
 };
 use crate::ipam::{Cidr, PodAddresses};
+use crate::logs::{self, LogStream};
 
 /// The simulated runtime's version, reported as `sim://0.1`.
 pub const SIM_VERSION: &str = "0.1";
@@ -41,6 +49,8 @@ pub struct SimConfig {
     pub run_duration: Duration,
     /// From `StopContainer` to exited (capped by the stop timeout, then it is killed).
     pub stop_delay: Duration,
+    /// Whether containers write their log files (on when the node serves logs).
+    pub write_logs: bool,
 }
 
 impl Default for SimConfig {
@@ -49,12 +59,14 @@ impl Default for SimConfig {
             start_delay: Duration::from_millis(200),
             run_duration: Duration::from_millis(500),
             stop_delay: Duration::from_millis(200),
+            write_logs: false,
         }
     }
 }
 
 #[derive(Debug)]
 struct Sandbox {
+    config: SandboxConfig,
     ready: bool,
     ip: String,
     allocated: Option<Ipv4Addr>,
@@ -65,6 +77,10 @@ struct Sandbox {
 struct Container {
     status: ContainerStatus,
     planned_exit: Option<i32>,
+    /// The log file (None when the sandbox has no log directory).
+    log_path: Option<PathBuf>,
+    /// What it logs when it starts.
+    output: String,
 }
 
 #[derive(Debug)]
@@ -144,6 +160,31 @@ fn random_id() -> String {
         .collect()
 }
 
+/// The words of every `echo` statement of a command (`echo a b`, `sh -c 'echo a; exit 1'`),
+/// one line each; None when it has no `echo`.
+pub fn echo_output(command: &[String]) -> Option<String> {
+    let script = match command {
+        [sh, flag, script, ..] if sh.ends_with("sh") && flag == "-c" => script.clone(),
+        _ => command.join(" "),
+    };
+    let lines: Vec<String> = script
+        .split(['\n', ';'])
+        .flat_map(|s| s.split("&&"))
+        .flat_map(|s| s.split("||"))
+        .map(str::trim)
+        .filter_map(|s| {
+            let rest = s.strip_prefix("echo")?;
+            (rest.is_empty() || rest.starts_with(' ')).then(|| {
+                rest.split_whitespace()
+                    .map(|w| w.trim_matches(['"', '\'']))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+        })
+        .collect();
+    (!lines.is_empty()).then(|| lines.join("\n") + "\n")
+}
+
 /// The exit code a container's command says it ends with, per the module's convention.
 pub fn planned_exit(config: &ContainerConfig) -> Option<i32> {
     let script = config
@@ -212,6 +253,7 @@ impl Runtime for SimRuntime {
             state.sandboxes.insert(
                 id.clone(),
                 Sandbox {
+                    config: config.clone(),
                     ready: true,
                     ip,
                     allocated,
@@ -294,11 +336,25 @@ impl Runtime for SimRuntime {
         };
         let image_ref = format!("{}@sha256:{digest}", image::repository(&image));
         let mut state = self.lock();
-        if !state.sandboxes.get(sandbox_id).is_some_and(|s| s.ready) {
-            return Err(RuntimeError::InvalidState(format!(
-                "sandbox {sandbox_id} is not ready"
-            )));
-        }
+        let log_directory = match state.sandboxes.get(sandbox_id) {
+            Some(s) if s.ready => s.config.log_directory.clone(),
+            _ => {
+                return Err(RuntimeError::InvalidState(format!(
+                    "sandbox {sandbox_id} is not ready"
+                )));
+            }
+        };
+        let command: Vec<String> = config
+            .command
+            .iter()
+            .chain(config.args.iter())
+            .cloned()
+            .collect();
+        let output = format!("simulated container {} started\n", config.name)
+            + &echo_output(&command).unwrap_or_default();
+        let log_path =
+            (self.config.write_logs && !log_directory.is_empty() && !config.log_path.is_empty())
+                .then(|| PathBuf::from(&log_directory).join(&config.log_path));
         state.containers.insert(
             id.clone(),
             Container {
@@ -312,6 +368,8 @@ impl Runtime for SimRuntime {
                     image_ref,
                 },
                 planned_exit: planned_exit(config),
+                log_path,
+                output,
             },
         );
         state.order.push(id.clone());
@@ -323,6 +381,16 @@ impl Runtime for SimRuntime {
             return Err(not_found("container", container_id));
         }
         tokio::time::sleep(self.config.start_delay).await;
+        let log = self
+            .lock()
+            .containers
+            .get(container_id)
+            .and_then(|c| Some((c.log_path.clone()?, c.output.clone())));
+        if let Some((path, output)) = log
+            && let Err(e) = logs::append(&path, LogStream::Stdout, &output).await
+        {
+            tracing::debug!(path = %path.display(), error = %e, "writing a simulated log failed");
+        }
         let (sandbox, planned) = {
             let mut state = self.lock();
             let c = state
@@ -418,6 +486,50 @@ impl Runtime for SimRuntime {
 
     fn events(&self) -> broadcast::Receiver<RuntimeEvent> {
         self.events.subscribe()
+    }
+
+    async fn list_pod_sandboxes(&self) -> Result<Vec<PodSandbox>, RuntimeError> {
+        let state = self.lock();
+        Ok(state
+            .sandboxes
+            .iter()
+            .map(|(id, s)| PodSandbox {
+                id: id.clone(),
+                name: s.config.name.clone(),
+                namespace: s.config.namespace.clone(),
+                uid: s.config.uid.clone(),
+                ready: s.ready,
+                log_directory: s.config.log_directory.clone(),
+                created_at: s.created_at,
+            })
+            .collect())
+    }
+
+    /// Runs nothing: `echo` prints its words, `false` exits 1, anything else exits 0.
+    async fn exec(
+        &self,
+        container_id: &str,
+        request: &ExecRequest,
+    ) -> Result<ExecSession, RuntimeError> {
+        self.exec_sync(container_id, &request.command, Duration::ZERO)
+            .await?;
+        let (stdout_tx, stdout) = tokio::sync::mpsc::channel(4);
+        let (_, stderr) = tokio::sync::mpsc::channel(1);
+        let (exit_tx, exit_code) = tokio::sync::oneshot::channel();
+        if let Some(text) = echo_output(&request.command) {
+            let _ = stdout_tx.try_send(bytes::Bytes::from(text));
+        }
+        let code = match request.command.first().map(String::as_str) {
+            Some("false") => 1,
+            _ => 0,
+        };
+        let _ = exit_tx.send(code);
+        Ok(ExecSession {
+            stdin: None,
+            stdout,
+            stderr,
+            exit_code,
+        })
     }
 }
 

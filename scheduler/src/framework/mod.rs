@@ -15,7 +15,7 @@ use k8s_openapi::api::core::v1::Pod;
 
 pub use fit_error::FitError;
 pub use node_info::{HostPort, NodeInfo, PodInfo, host_ports, pod_key};
-pub use runtime::{Framework, NodeToStatus, ScheduleResult, num_feasible_nodes_to_find};
+pub use runtime::{Framework, NodeToStatus, Nominator, ScheduleResult, num_feasible_nodes_to_find};
 
 /// The highest score a Score plugin gives after normalisation.
 pub const MAX_NODE_SCORE: i64 = 100;
@@ -190,17 +190,53 @@ pub trait PermitPlugin: Plugin {
 /// A boxed future of a bind call.
 pub type BindFuture<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Status> + Send + 'a>>;
 
+/// Prepares what the binding needs (e.g. volumes) after Permit, before Bind.
+pub trait PreBindPlugin: Plugin {
+    /// Success lets the binding go ahead; anything else aborts it.
+    fn pre_bind<'a>(&'a self, state: &'a CycleState, pod: &'a Pod, node: &'a str)
+    -> BindFuture<'a>;
+}
+
 /// Binds a pod to its node.
 pub trait BindPlugin: Plugin {
     /// Success when bound; Skip lets the next binder try.
     fn bind<'a>(&'a self, pod: &'a Pod, node: &'a str) -> BindFuture<'a>;
 }
 
-/// What a plugin's constructor gets: the client (None in unit tests).
+/// What a plugin's constructor gets: the client (None in unit tests) and the profile's
+/// `pluginConfig` arguments.
 #[derive(Clone, Default)]
 pub struct Handle {
     /// The API client binders use.
     pub client: Option<kube::Client>,
+    /// `pluginConfig[].args` of the profile, by plugin name (validated when the
+    /// configuration was loaded).
+    pub args: Arc<HashMap<String, serde_json::Value>>,
+    /// Watched Namespaces, Services, controllers and volume objects plugins read.
+    pub listers: crate::listers::Listers,
+}
+
+impl Handle {
+    /// A handle with this client and no plugin arguments.
+    pub fn with_client(client: kube::Client) -> Self {
+        Handle {
+            client: Some(client),
+            ..Default::default()
+        }
+    }
+
+    /// The `pluginConfig` arguments given for the named plugin, as JSON.
+    pub fn plugin_args(&self, name: &str) -> Option<&serde_json::Value> {
+        self.args.get(name)
+    }
+
+    /// The named plugin's arguments decoded as `T`; `T::default()` when none were given or
+    /// they do not decode (the configuration loader rejects undecodable arguments first).
+    pub fn typed_plugin_args<T: serde::de::DeserializeOwned + Default>(&self, name: &str) -> T {
+        self.plugin_args(name)
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
+            .unwrap_or_default()
+    }
 }
 
 /// A constructed plugin, with the extension points it implements.
@@ -222,6 +258,8 @@ pub struct PluginSet {
     pub reserve: Option<Arc<dyn ReservePlugin>>,
     /// Permit.
     pub permit: Option<Arc<dyn PermitPlugin>>,
+    /// PreBind.
+    pub pre_bind: Option<Arc<dyn PreBindPlugin>>,
     /// Bind.
     pub bind: Option<Arc<dyn BindPlugin>>,
 }
@@ -242,10 +280,13 @@ pub struct EnabledPlugin {
 }
 
 /// A scheduling profile: the scheduler name pods ask for and its plugins in order.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct Profile {
     /// `spec.schedulerName` this profile serves.
     pub scheduler_name: String,
     /// Plugins, run in this order at every extension point they implement.
     pub plugins: Vec<EnabledPlugin>,
+    /// (plugin, extension point) pairs switched off by the configuration; points are named
+    /// as in the file (`filter`, `score`, ...).
+    pub excluded: std::collections::BTreeSet<(String, String)>,
 }

@@ -1,11 +1,12 @@
 //! A profile's plugins assembled and run in upstream's order: PreEnqueue, PreFilter, Filter
-//! (stopping at the first rejection per node, visiting nodes round-robin and stopping once
-//! enough feasible ones are found), PostFilter, PreScore, Score + NormalizeScore × weight,
-//! host selection, Reserve, Permit and Bind.
+//! (stopping at the first rejection per node, visiting nodes round-robin from where the last
+//! cycle stopped, in parallel across the cores, and stopping once enough feasible ones are
+//! found; pods nominated to a node by preemption count there), PostFilter, PreScore, Score +
+//! NormalizeScore × weight, host selection, Reserve, Permit and Bind.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
 
 use k8s_openapi::api::core::v1::Pod;
 use tracing::debug;
@@ -13,9 +14,76 @@ use tracing::debug;
 use super::fit_error::FitError;
 use super::*;
 use crate::Error;
+use crate::plugins::default_preemption::priority as pod_priority;
 
 /// Each rejected node's status, by node name.
 pub type NodeToStatus = HashMap<String, Status>;
+
+/// Below this many nodes filtering runs on the scheduling thread alone.
+const PARALLEL_FILTER_MIN_NODES: usize = 256;
+/// Nodes one filtering worker takes at a time.
+const FILTER_CHUNK: usize = 64;
+
+/// Pods nominated to a node by preemption (upstream's `PodNominator`): they are counted on
+/// that node when lower- or equal-priority pods are filtered, so the room freed for them is
+/// not taken by others.
+#[derive(Default)]
+pub struct Nominator {
+    by_node: RwLock<Arc<HashMap<String, Vec<PodInfo>>>>,
+}
+
+impl Nominator {
+    /// Nominates `pod` to `node`, replacing an earlier nomination.
+    pub fn add(&self, pod: Arc<Pod>, node: &str) {
+        let key = pod_key(&pod);
+        let mut guard = self.by_node.write().unwrap_or_else(|e| e.into_inner());
+        let map = Arc::make_mut(&mut guard);
+        for pods in map.values_mut() {
+            pods.retain(|p| p.key() != key);
+        }
+        map.retain(|_, pods| !pods.is_empty());
+        map.entry(node.to_string())
+            .or_default()
+            .push(PodInfo::new(pod));
+    }
+
+    /// Drops the pod's nomination (it was bound, deleted or lost its nomination).
+    pub fn remove(&self, pod: &Pod) {
+        let key = pod_key(pod);
+        let mut guard = self.by_node.write().unwrap_or_else(|e| e.into_inner());
+        if !guard
+            .values()
+            .any(|pods| pods.iter().any(|p| p.key() == key))
+        {
+            return;
+        }
+        let map = Arc::make_mut(&mut guard);
+        for pods in map.values_mut() {
+            pods.retain(|p| p.key() != key);
+        }
+        map.retain(|_, pods| !pods.is_empty());
+    }
+
+    /// The node the pod is nominated to.
+    pub fn node_of(&self, pod: &Pod) -> Option<String> {
+        let key = pod_key(pod);
+        self.snapshot()
+            .iter()
+            .find(|(_, pods)| pods.iter().any(|p| p.key() == key))
+            .map(|(n, _)| n.clone())
+    }
+
+    /// The nominations as they are now (cheap: shared until the next change).
+    pub fn snapshot(&self) -> Arc<HashMap<String, Vec<PodInfo>>> {
+        self.by_node
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+/// The nominations one cycle sees, stored in the [`CycleState`].
+const NOMINATED_KEY: &str = "NominatedPods";
 
 /// Where the pod should go.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,9 +108,14 @@ pub struct Framework {
     score: Vec<(Arc<dyn ScorePlugin>, i64)>,
     reserve: Vec<Arc<dyn ReservePlugin>>,
     permit: Vec<Arc<dyn PermitPlugin>>,
+    pre_bind: Vec<Arc<dyn PreBindPlugin>>,
     bind: Vec<Arc<dyn BindPlugin>>,
     /// `percentageOfNodesToScore` (0: upstream's adaptive default).
     pub percentage_of_nodes_to_score: u32,
+    /// Pods nominated by preemption (shared by every profile of a scheduler).
+    pub nominator: Arc<Nominator>,
+    /// Filtering workers (1: on the scheduling thread only).
+    pub parallelism: usize,
     next_start_node_index: AtomicUsize,
 }
 
@@ -74,8 +147,13 @@ impl Framework {
             score: vec![],
             reserve: vec![],
             permit: vec![],
+            pre_bind: vec![],
             bind: vec![],
             percentage_of_nodes_to_score: 0,
+            nominator: Arc::default(),
+            parallelism: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
             next_start_node_index: AtomicUsize::new(0),
         };
         for enabled in &profile.plugins {
@@ -83,16 +161,29 @@ impl Framework {
                 Error::BuildProfile(format!("plugin {:?} does not exist", enabled.name))
             })?;
             let set = factory(handle);
-            fw.pre_enqueue.extend(set.pre_enqueue);
-            fw.pre_filter.extend(set.pre_filter);
-            fw.filter.extend(set.filter);
-            fw.post_filter.extend(set.post_filter);
-            fw.pre_score.extend(set.pre_score);
-            fw.score
-                .extend(set.score.map(|s| (s, enabled.weight.max(1))));
-            fw.reserve.extend(set.reserve);
-            fw.permit.extend(set.permit);
-            fw.bind.extend(set.bind);
+            let on = |point: &str| {
+                !profile
+                    .excluded
+                    .contains(&(enabled.name.clone(), point.to_string()))
+            };
+            fw.pre_enqueue
+                .extend(set.pre_enqueue.filter(|_| on("preEnqueue")));
+            fw.pre_filter
+                .extend(set.pre_filter.filter(|_| on("preFilter")));
+            fw.filter.extend(set.filter.filter(|_| on("filter")));
+            fw.post_filter
+                .extend(set.post_filter.filter(|_| on("postFilter")));
+            fw.pre_score
+                .extend(set.pre_score.filter(|_| on("preScore")));
+            fw.score.extend(
+                set.score
+                    .filter(|_| on("score"))
+                    .map(|s| (s, enabled.weight.max(1))),
+            );
+            fw.reserve.extend(set.reserve.filter(|_| on("reserve")));
+            fw.permit.extend(set.permit.filter(|_| on("permit")));
+            fw.pre_bind.extend(set.pre_bind.filter(|_| on("preBind")));
+            fw.bind.extend(set.bind.filter(|_| on("bind")));
         }
         if fw.bind.is_empty() {
             return Err(Error::BuildProfile(
@@ -145,37 +236,156 @@ impl Framework {
         Status::success()
     }
 
-    /// Filters the nodes round-robin until enough fit; the feasible nodes and the statuses of
-    /// the rejected ones.
-    pub fn find_nodes_that_fit(
+    /// Filter on one node with the pods nominated there that matter to this pod (priority
+    /// at least the pod's) counted as if bound, as upstream's `RunFilterPluginsWithNominatedPods`:
+    /// the pod must fit both with and without them.
+    pub fn run_filter_with_nominated(
         &self,
         state: &CycleState,
         pod: &Pod,
+        node: &NodeInfo,
+    ) -> Status {
+        let nominated = state
+            .read::<Arc<HashMap<String, Vec<PodInfo>>>>(NOMINATED_KEY)
+            .and_then(|m| m.get(node.name()));
+        let Some(nominated) = nominated else {
+            return self.run_filter(state, pod, node);
+        };
+        let me = pod_key(pod);
+        let mine = pod_priority(pod);
+        let mut with = None::<NodeInfo>;
+        for p in nominated {
+            if pod_priority(&p.pod) >= mine && p.key() != me {
+                with.get_or_insert_with(|| node.clone()).add_pod(p.clone());
+            }
+        }
+        match with {
+            None => self.run_filter(state, pod, node),
+            Some(with) => {
+                let s = self.run_filter(state, pod, &with);
+                if s.is_success() {
+                    self.run_filter(state, pod, node)
+                } else {
+                    s
+                }
+            }
+        }
+    }
+
+    /// Filters the nodes round-robin from where the last cycle stopped until enough fit
+    /// (in parallel when there are many); the feasible nodes and the statuses of the rejected
+    /// ones. A pod nominated to a node that still fits it goes there without looking further.
+    pub fn find_nodes_that_fit(
+        &self,
+        state: &mut CycleState,
+        pod: &Pod,
         nodes: &[Arc<NodeInfo>],
     ) -> (Vec<Arc<NodeInfo>>, NodeToStatus) {
-        let mut feasible = Vec::new();
-        let mut statuses = NodeToStatus::new();
-        if nodes.is_empty() {
-            return (feasible, statuses);
+        let nominations = self.nominator.snapshot();
+        if !nominations.is_empty() {
+            state.write(NOMINATED_KEY, nominations.clone());
+            let me = pod_key(pod);
+            let nominated_node = nominations
+                .iter()
+                .find(|(_, pods)| pods.iter().any(|p| p.key() == me))
+                .map(|(n, _)| n.as_str());
+            if let Some(node) = nominated_node.and_then(|n| nodes.iter().find(|i| i.name() == n))
+                && self
+                    .run_filter_with_nominated(state, pod, node)
+                    .is_success()
+            {
+                return (vec![node.clone()], NodeToStatus::new());
+            }
         }
-        let want = num_feasible_nodes_to_find(self.percentage_of_nodes_to_score, nodes.len());
-        let start = self.next_start_node_index.load(Ordering::Relaxed) % nodes.len();
-        let mut processed = 0;
-        for i in 0..nodes.len() {
-            let node = &nodes[(start + i) % nodes.len()];
-            processed += 1;
-            let s = self.run_filter(state, pod, node);
-            if s.is_success() {
-                feasible.push(node.clone());
-                if feasible.len() >= want {
+        let state: &CycleState = state;
+        if nodes.is_empty() {
+            return (Vec::new(), NodeToStatus::new());
+        }
+        let n = nodes.len();
+        let want = num_feasible_nodes_to_find(self.percentage_of_nodes_to_score, n);
+        let start = self.next_start_node_index.load(Ordering::Relaxed) % n;
+        let workers = self.parallelism.min(n.div_ceil(FILTER_CHUNK)).max(1);
+        // Each chunk's verdicts in visiting order: Ok(node) or Err((name, status)).
+        type Verdicts = Vec<Result<Arc<NodeInfo>, (String, Status)>>;
+        let filter_chunk = |chunk: usize| -> Verdicts {
+            let lo = chunk * FILTER_CHUNK;
+            (lo..(lo + FILTER_CHUNK).min(n))
+                .map(|i| {
+                    let node = &nodes[(start + i) % n];
+                    let s = self.run_filter_with_nominated(state, pod, node);
+                    if s.is_success() {
+                        Ok(node.clone())
+                    } else {
+                        Err((node.name().to_string(), s))
+                    }
+                })
+                .collect()
+        };
+        let chunks: Vec<Verdicts> = if n < PARALLEL_FILTER_MIN_NODES || workers == 1 {
+            let mut out = Vec::new();
+            let mut found = 0;
+            for c in 0..n.div_ceil(FILTER_CHUNK) {
+                let v = filter_chunk(c);
+                found += v.iter().filter(|r| r.is_ok()).count();
+                out.push(v);
+                if found >= want {
                     break;
                 }
-            } else {
-                statuses.insert(node.name().to_string(), s);
+            }
+            out
+        } else {
+            let next_chunk = AtomicUsize::new(0);
+            let found = AtomicUsize::new(0);
+            let total_chunks = n.div_ceil(FILTER_CHUNK);
+            let work = || {
+                let mut mine = Vec::new();
+                loop {
+                    if found.load(Ordering::Relaxed) >= want {
+                        break;
+                    }
+                    let c = next_chunk.fetch_add(1, Ordering::Relaxed);
+                    if c >= total_chunks {
+                        break;
+                    }
+                    let v = filter_chunk(c);
+                    found.fetch_add(v.iter().filter(|r| r.is_ok()).count(), Ordering::Relaxed);
+                    mine.push((c, v));
+                }
+                mine
+            };
+            let mut all: Vec<(usize, Verdicts)> = std::thread::scope(|scope| {
+                let handles: Vec<_> = (1..workers).map(|_| scope.spawn(work)).collect();
+                let mut all = work();
+                for h in handles {
+                    all.extend(h.join().unwrap_or_default());
+                }
+                all
+            });
+            all.sort_by_key(|(c, _)| *c);
+            // Chunks are claimed in order, so the processed ones are a prefix.
+            all.into_iter().map(|(_, v)| v).collect()
+        };
+        let mut feasible = Vec::new();
+        let mut statuses = NodeToStatus::new();
+        let mut processed = 0;
+        'visit: for chunk in chunks {
+            for verdict in chunk {
+                processed += 1;
+                match verdict {
+                    Ok(node) => {
+                        feasible.push(node);
+                        if feasible.len() >= want {
+                            break 'visit;
+                        }
+                    }
+                    Err((name, s)) => {
+                        statuses.insert(name, s);
+                    }
+                }
             }
         }
         self.next_start_node_index
-            .store((start + processed) % nodes.len(), Ordering::Relaxed);
+            .store((start + processed) % n, Ordering::Relaxed);
         (feasible, statuses)
     }
 
@@ -352,6 +562,17 @@ impl Framework {
     pub fn run_permit(&self, state: &CycleState, pod: &Pod, node: &str) -> Status {
         for p in &self.permit {
             let s = p.permit(state, pod, node);
+            if !s.is_success() {
+                return s.with_plugin(p.name());
+            }
+        }
+        Status::success()
+    }
+
+    /// PreBind: each plugin in order; the first non-success aborts the binding.
+    pub async fn run_pre_bind(&self, state: &CycleState, pod: &Pod, node: &str) -> Status {
+        for p in &self.pre_bind {
+            let s = p.pre_bind(state, pod, node).await;
             if !s.is_success() {
                 return s.with_plugin(p.name());
             }

@@ -1,18 +1,31 @@
-//! DefaultPreemption (PostFilter), the diagnosis half: when no node fits, it works out for
-//! each node whether evicting lower-priority pods could help and reports it in upstream's
-//! words (`preemption: 0/3 nodes are available: 1 No preemption victims found for incoming
-//! pod, 2 Preemption is not helpful for scheduling.`). Evicting victims and nominating a node
-//! are not implemented yet: a node where removing every lower-priority pod would make room is
-//! reported as `No preemption victims found for incoming pod` as well.
+//! DefaultPreemption (PostFilter), as upstream's: when no node fits a pod, it looks for nodes
+//! where evicting lower-priority pods would make room (re-running the filters with them gone),
+//! keeps the fewest victims (reprieving the most important first, PodDisruptionBudget-protected
+//! ones before the rest), picks one node by upstream's criteria ([`pick`]), evicts the victims
+//! through the API ([`evict`]) and nominates the node for the pod (`status.nominatedNodeName`).
+//! Otherwise it explains per node why preemption cannot help (`preemption: 0/3 nodes are
+//! available: 1 No preemption victims found for incoming pod, 2 Preemption is not helpful for
+//! scheduling.`). Pods with `preemptionPolicy: Never` never preempt.
+
+pub mod evict;
+pub mod pick;
+pub mod victims;
 
 use std::sync::Arc;
 
+use ferrokube_controllers::events::Recorder;
 use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use serde::Deserialize;
 
 use crate::framework::{
     Code, CycleState, FitError, Framework, Handle, NodeInfo, NodeToStatus, Plugin, PluginSet,
     PostFilterPlugin, Status, pod_key,
 };
+use pick::{CandidateSummary, num_candidates, pick_one};
+use victims::{Victims, select_victims_on_node, start_time};
 
 /// The plugin's name.
 pub const NAME: &str = "DefaultPreemption";
@@ -22,13 +35,74 @@ pub const NOT_HELPFUL: &str = "Preemption is not helpful for scheduling";
 /// A node without lower-priority pods to evict.
 pub const NO_VICTIMS: &str = "No preemption victims found for incoming pod";
 
-/// The plugin.
-pub struct DefaultPreemption;
+/// `DefaultPreemptionArgs` with upstream's defaults.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct DefaultPreemptionArgs {
+    /// At least this share of the nodes (in percent) is dry-run for candidates.
+    pub min_candidate_nodes_percentage: u32,
+    /// And at least this many.
+    pub min_candidate_nodes_absolute: u32,
+}
 
-/// Builds the plugin.
-pub fn new(_: &Handle) -> PluginSet {
+impl Default for DefaultPreemptionArgs {
+    fn default() -> Self {
+        DefaultPreemptionArgs {
+            min_candidate_nodes_percentage: 10,
+            min_candidate_nodes_absolute: 100,
+        }
+    }
+}
+
+impl DefaultPreemptionArgs {
+    /// Upstream's validation: the field path of the first bad value.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.min_candidate_nodes_percentage > 100 {
+            return Err("minCandidateNodesPercentage: must be in the range [0, 100]".into());
+        }
+        if self.min_candidate_nodes_percentage == 0 && self.min_candidate_nodes_absolute == 0 {
+            return Err(
+                "minCandidateNodesAbsolute: cannot be zero at the same time as minCandidateNodesPercentage"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// The plugin.
+#[derive(Default)]
+pub struct DefaultPreemption {
+    args: DefaultPreemptionArgs,
+    client: Option<kube::Client>,
+    pdbs: Option<Store<PodDisruptionBudget>>,
+}
+
+/// Builds the plugin; with a client it watches PodDisruptionBudgets in the background.
+pub fn new(handle: &Handle) -> PluginSet {
+    let pdbs = match (&handle.client, tokio::runtime::Handle::try_current()) {
+        (Some(client), Ok(rt)) => {
+            let (reader, writer) = reflector::store::<PodDisruptionBudget>();
+            let stream = reflector::reflector(
+                writer,
+                watcher(kube::Api::all(client.clone()), watcher::Config::default()),
+            )
+            .default_backoff()
+            .touched_objects();
+            rt.spawn(async move {
+                use futures::StreamExt;
+                stream.for_each(|_| async {}).await;
+            });
+            Some(reader)
+        }
+        _ => None,
+    };
     PluginSet {
-        post_filter: Some(Arc::new(DefaultPreemption)),
+        post_filter: Some(Arc::new(DefaultPreemption {
+            args: handle.typed_plugin_args(NAME),
+            client: handle.client.clone(),
+            pdbs,
+        })),
         ..Default::default()
     }
 }
@@ -44,40 +118,46 @@ impl Plugin for DefaultPreemption {
     }
 }
 
+fn unschedulable(message: String) -> (Option<String>, Status) {
+    (None, Status::new(Code::Unschedulable, [message]))
+}
+
 impl DefaultPreemption {
-    /// Why preempting on this node would not schedule the pod.
-    fn node_status(
+    /// A plugin with these arguments and no API access (unit tests, dry runs).
+    pub fn with_args(args: DefaultPreemptionArgs) -> Self {
+        DefaultPreemption {
+            args,
+            ..Default::default()
+        }
+    }
+
+    /// Upstream's `PodEligibleToPreemptOthers`: whether the pod may preempt now, or why not.
+    fn ineligible(
         &self,
-        state: &CycleState,
         pod: &Pod,
-        node: &NodeInfo,
-        status: Option<&Status>,
+        nodes: &[Arc<NodeInfo>],
         framework: &Framework,
-    ) -> Status {
-        if status.is_none_or(|s| s.code == Code::UnschedulableAndUnresolvable) {
-            return Status::new(Code::UnschedulableAndUnresolvable, [NOT_HELPFUL]);
+    ) -> Option<String> {
+        let spec = pod.spec.as_ref()?;
+        if spec.preemption_policy.as_deref() == Some("Never") {
+            return Some("not eligible due to preemptionPolicy=Never.".into());
         }
+        let nominated = framework.nominator.node_of(pod).or_else(|| {
+            pod.status
+                .as_ref()
+                .and_then(|s| s.nominated_node_name.clone())
+                .filter(|n| !n.is_empty())
+        })?;
+        let node = nodes.iter().find(|n| n.name() == nominated)?;
         let mine = priority(pod);
-        let victims: Vec<String> = node
-            .pods
+        node.pods
             .iter()
-            .filter(|p| priority(&p.pod) < mine)
-            .map(|p| p.key())
-            .collect();
-        if victims.is_empty() {
-            return Status::new(Code::UnschedulableAndUnresolvable, [NO_VICTIMS]);
-        }
-        let mut without = node.clone();
-        for v in &victims {
-            without.remove_pod(v);
-        }
-        let s = framework.run_filter(state, pod, &without);
-        if s.is_success() {
-            // A candidate: eviction is not implemented yet.
-            Status::new(Code::UnschedulableAndUnresolvable, [NO_VICTIMS])
-        } else {
-            s
-        }
+            .any(|p| p.pod.metadata.deletion_timestamp.is_some() && priority(&p.pod) < mine)
+            .then(|| "not eligible due to a terminating pod on the nominated node.".into())
+    }
+
+    fn pdbs(&self) -> Vec<Arc<PodDisruptionBudget>> {
+        self.pdbs.as_ref().map(|s| s.state()).unwrap_or_default()
     }
 }
 
@@ -90,39 +170,107 @@ impl PostFilterPlugin for DefaultPreemption {
         statuses: &NodeToStatus,
         framework: &Framework,
     ) -> (Option<String>, Status) {
-        let policy = pod
-            .spec
-            .as_ref()
-            .and_then(|s| s.preemption_policy.as_deref());
-        if policy == Some("Never") {
-            return (
-                None,
-                Status::new(
-                    Code::Unschedulable,
-                    ["preemption: not eligible due to preemptionPolicy=Never."],
-                ),
-            );
+        if let Some(why) = self.ineligible(pod, nodes, framework) {
+            return unschedulable(format!("preemption: {why}"));
         }
-        let per_node: NodeToStatus = nodes
+        let pdbs = self.pdbs();
+        let mut diagnosis = NodeToStatus::new();
+        let mut potential = Vec::new();
+        for n in nodes {
+            match statuses.get(n.name()) {
+                Some(s) if s.code == Code::UnschedulableAndUnresolvable => {
+                    diagnosis.insert(
+                        n.name().to_string(),
+                        Status::new(Code::UnschedulableAndUnresolvable, [NOT_HELPFUL]),
+                    );
+                }
+                _ => potential.push(n),
+            }
+        }
+        let want = num_candidates(
+            potential.len(),
+            self.args.min_candidate_nodes_percentage,
+            self.args.min_candidate_nodes_absolute,
+        );
+        let offset = if potential.is_empty() {
+            0
+        } else {
+            rand::random_range(0..potential.len())
+        };
+        let mut candidates: Vec<(&Arc<NodeInfo>, Victims)> = Vec::new();
+        for i in 0..potential.len() {
+            let node = potential[(offset + i) % potential.len()];
+            match select_victims_on_node(framework, state, pod, node, &pdbs) {
+                Ok(v) => {
+                    candidates.push((node, v));
+                    if candidates.len() >= want {
+                        break;
+                    }
+                }
+                Err(s) => {
+                    diagnosis.insert(node.name().to_string(), s);
+                }
+            }
+        }
+        if candidates.is_empty() {
+            let fit = FitError {
+                num_all_nodes: nodes.len(),
+                statuses: diagnosis,
+                ..Default::default()
+            };
+            tracing::debug!(pod = %pod_key(pod), "no preemption candidates");
+            return unschedulable(format!("preemption: {}", fit.message()));
+        }
+        let summaries: Vec<CandidateSummary> = candidates
             .iter()
-            .map(|n| {
-                let s = self.node_status(state, pod, n, statuses.get(n.name()), framework);
-                (n.name().to_string(), s)
+            .map(|(_, v)| {
+                let highest = v.pods.iter().map(|p| priority(&p.pod)).max();
+                CandidateSummary {
+                    pdb_violations: v.pdb_violations,
+                    victim_priorities: v.pods.iter().map(|p| priority(&p.pod)).collect(),
+                    earliest_start_of_highest: v
+                        .pods
+                        .iter()
+                        .filter(|p| Some(priority(&p.pod)) == highest)
+                        .filter_map(|p| start_time(&p.pod))
+                        .min(),
+                }
             })
             .collect();
-        let fit = FitError {
-            num_all_nodes: nodes.len(),
-            statuses: per_node,
-            ..Default::default()
-        };
-        tracing::debug!(pod = %pod_key(pod), "no preemption candidates");
-        (
-            None,
-            Status::new(
-                Code::Unschedulable,
-                [format!("preemption: {}", fit.message())],
-            ),
-        )
+        let chosen = pick_one(&summaries).unwrap_or(0);
+        let (node, victims) = candidates.swap_remove(chosen);
+        let node = node.name().to_string();
+        let mine = priority(pod);
+        let demoted: Vec<Arc<Pod>> = framework
+            .nominator
+            .snapshot()
+            .get(&node)
+            .into_iter()
+            .flatten()
+            .filter(|p| priority(&p.pod) < mine && p.key() != pod_key(pod))
+            .map(|p| p.pod.clone())
+            .collect();
+        for p in &demoted {
+            framework.nominator.remove(p);
+        }
+        tracing::info!(
+            pod = %pod_key(pod),
+            %node,
+            victims = victims.pods.len(),
+            "preempting lower-priority pods"
+        );
+        if let Some(client) = &self.client {
+            evict::prepare_candidate(
+                client.clone(),
+                Recorder::new(client.clone(), &framework.scheduler_name, None),
+                Arc::new(pod.clone()),
+                node.clone(),
+                victims.pods,
+                demoted,
+                framework.scheduler_name.clone(),
+            );
+        }
+        (Some(node), Status::success())
     }
 }
 
@@ -160,8 +308,13 @@ mod tests {
                 Status::new(Code::UnschedulableAndUnresolvable, ["x"]),
             );
         }
-        let (nominated, s) =
-            DefaultPreemption.post_filter(&CycleState::default(), &p, &nodes, &statuses, &fw);
+        let (nominated, s) = DefaultPreemption::default().post_filter(
+            &CycleState::default(),
+            &p,
+            &nodes,
+            &statuses,
+            &fw,
+        );
         assert_eq!(nominated, None);
         assert_eq!(
             s.message(),
@@ -174,7 +327,7 @@ mod tests {
         let fw = framework();
         let mut p = pod("p", &[]);
         p.spec.as_mut().unwrap().preemption_policy = Some("Never".into());
-        let (_, s) = DefaultPreemption.post_filter(
+        let (_, s) = DefaultPreemption::default().post_filter(
             &CycleState::default(),
             &p,
             &[],
@@ -201,8 +354,13 @@ mod tests {
             "a".into(),
             Status::new(Code::Unschedulable, ["Insufficient cpu"]),
         );
-        let (_, s) =
-            DefaultPreemption.post_filter(&CycleState::default(), &p, &[n], &statuses, &fw);
+        let (_, s) = DefaultPreemption::default().post_filter(
+            &CycleState::default(),
+            &p,
+            &[n],
+            &statuses,
+            &fw,
+        );
         assert_eq!(
             s.message(),
             "preemption: 0/1 nodes are available: 1 Insufficient cpu."

@@ -3,15 +3,20 @@
 
 pub mod default_binder;
 pub mod default_preemption;
+pub mod image_locality;
+pub mod inter_pod_affinity;
 pub mod node_affinity;
 pub mod node_name;
 pub mod node_ports;
 pub mod node_resources_balanced_allocation;
 pub mod node_resources_fit;
 pub mod node_unschedulable;
+pub mod pod_topology_spread;
 pub mod resource_allocation;
 pub mod scheduling_gates;
 pub mod taint_toleration;
+pub mod volume_binding;
+pub mod volume_restrictions;
 
 #[cfg(test)]
 pub(crate) mod testing;
@@ -28,11 +33,16 @@ pub fn registry() -> Registry {
     r.insert(node_affinity::NAME, node_affinity::new);
     r.insert(node_ports::NAME, node_ports::new);
     r.insert(node_resources_fit::NAME, node_resources_fit::new);
+    r.insert(volume_restrictions::NAME, volume_restrictions::new);
+    r.insert(volume_binding::NAME, volume_binding::new);
+    r.insert(pod_topology_spread::NAME, pod_topology_spread::new);
+    r.insert(inter_pod_affinity::NAME, inter_pod_affinity::new);
     r.insert(default_preemption::NAME, default_preemption::new);
     r.insert(
         node_resources_balanced_allocation::NAME,
         node_resources_balanced_allocation::new,
     );
+    r.insert(image_locality::NAME, image_locality::new);
     r.insert(default_binder::NAME, default_binder::new);
     r
 }
@@ -54,10 +64,16 @@ pub fn default_profile(scheduler_name: &str) -> Profile {
             plugin(node_affinity::NAME, 2),
             plugin(node_ports::NAME, 0),
             plugin(node_resources_fit::NAME, 1),
+            plugin(volume_restrictions::NAME, 0),
+            plugin(volume_binding::NAME, 0),
+            plugin(pod_topology_spread::NAME, 2),
+            plugin(inter_pod_affinity::NAME, 2),
             plugin(default_preemption::NAME, 0),
             plugin(node_resources_balanced_allocation::NAME, 1),
+            plugin(image_locality::NAME, 1),
             plugin(default_binder::NAME, 0),
         ],
+        ..Default::default()
     }
 }
 

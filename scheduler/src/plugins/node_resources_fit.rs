@@ -1,7 +1,10 @@
 //! NodeResourcesFit (PreFilter, Filter, Score; weight 1): a pod fits a node when its requests
 //! (containers, init containers, overhead) fit the node's allocatable resources left by the
 //! pods already there, and the pod count stays within `pods`; nodes are scored by the
-//! LeastAllocated strategy over CPU and memory.
+//! configured strategy ([`scoring`]: LeastAllocated by default, MostAllocated or
+//! RequestedToCapacityRatio) over the configured resources (CPU and memory by default).
+
+pub mod scoring;
 
 use std::sync::Arc;
 
@@ -11,8 +14,9 @@ use crate::framework::{
     Code, CycleState, FilterPlugin, Handle, NodeInfo, Plugin, PluginSet, PreFilterPlugin,
     ScorePlugin, Status,
 };
-use crate::plugins::resource_allocation::least_allocated;
 use crate::resource::{Resource, pod_requests};
+use scoring::{ShapePoint, Strategy};
+use serde::Deserialize;
 
 /// The plugin's name.
 pub const NAME: &str = "NodeResourcesFit";
@@ -25,12 +29,186 @@ struct PreFilterState {
     non_zero: Resource,
 }
 
-/// The plugin.
-pub struct NodeResourcesFit;
+/// A resource the score looks at, with its weight.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceSpec {
+    /// The resource name.
+    pub name: String,
+    /// Its weight (1..=100; 0 means 1).
+    #[serde(default)]
+    pub weight: i64,
+}
 
-/// Builds the plugin.
-pub fn new(_: &Handle) -> PluginSet {
-    let p = Arc::new(NodeResourcesFit);
+/// A point of the RequestedToCapacityRatio shape as configured (score 0..=10).
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct UtilizationShapePoint {
+    /// Utilisation in percent.
+    pub utilization: i64,
+    /// Score, 0..=10.
+    pub score: i64,
+}
+
+/// `requestedToCapacityRatio` of the scoring strategy.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestedToCapacityRatioParam {
+    /// The utilisation curve.
+    #[serde(default)]
+    pub shape: Vec<UtilizationShapePoint>,
+}
+
+/// `scoringStrategy` of NodeResourcesFitArgs.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ScoringStrategy {
+    /// `LeastAllocated`, `MostAllocated` or `RequestedToCapacityRatio`.
+    #[serde(rename = "type", default = "least_allocated")]
+    pub type_: String,
+    /// The resources scored (default cpu and memory, weight 1).
+    #[serde(default)]
+    pub resources: Vec<ResourceSpec>,
+    /// The curve for RequestedToCapacityRatio.
+    #[serde(default)]
+    pub requested_to_capacity_ratio: Option<RequestedToCapacityRatioParam>,
+}
+
+fn least_allocated() -> String {
+    "LeastAllocated".into()
+}
+
+/// `NodeResourcesFitArgs` (kubescheduler.config.k8s.io/v1).
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeResourcesFitArgs {
+    /// Resources the filter ignores.
+    #[serde(default)]
+    pub ignored_resources: Vec<String>,
+    /// Resource groups (prefixes before `/`) the filter ignores.
+    #[serde(default)]
+    pub ignored_resource_groups: Vec<String>,
+    /// How nodes are scored.
+    #[serde(default)]
+    pub scoring_strategy: Option<ScoringStrategy>,
+}
+
+impl NodeResourcesFitArgs {
+    /// Upstream's validation: the field path (under `args`) and what is wrong.
+    pub fn validate(&self) -> Result<(), String> {
+        let Some(st) = &self.scoring_strategy else {
+            return Ok(());
+        };
+        if !matches!(
+            st.type_.as_str(),
+            "LeastAllocated" | "MostAllocated" | "RequestedToCapacityRatio"
+        ) {
+            return Err(format!(
+                "scoringStrategy.type: Unsupported value: {:?}: supported values: \"LeastAllocated\", \"MostAllocated\", \"RequestedToCapacityRatio\"",
+                st.type_
+            ));
+        }
+        for (i, r) in st.resources.iter().enumerate() {
+            if !(1..=100).contains(&r.weight) {
+                return Err(format!(
+                    "scoringStrategy.resources[{i}].weight: Invalid value: {}: must be in the range [1, 100]",
+                    r.weight
+                ));
+            }
+        }
+        if st.type_ == "RequestedToCapacityRatio" {
+            let shape = st
+                .requested_to_capacity_ratio
+                .as_ref()
+                .map(|r| r.shape.as_slice())
+                .unwrap_or_default();
+            if shape.is_empty() {
+                return Err("scoringStrategy.requestedToCapacityRatio.shape: Required value: at least one point must be specified".into());
+            }
+            for (i, p) in shape.iter().enumerate() {
+                if !(0..=100).contains(&p.utilization) {
+                    return Err(format!(
+                        "scoringStrategy.requestedToCapacityRatio.shape[{i}].utilization: Invalid value: {}: not in valid range [0, 100]",
+                        p.utilization
+                    ));
+                }
+                if i > 0 && p.utilization <= shape[i - 1].utilization {
+                    return Err(format!(
+                        "scoringStrategy.requestedToCapacityRatio.shape[{i}].utilization: Invalid value: {}: utilization values must be sorted in increasing order",
+                        p.utilization
+                    ));
+                }
+                if !(0..=10).contains(&p.score) {
+                    return Err(format!(
+                        "scoringStrategy.requestedToCapacityRatio.shape[{i}].score: Invalid value: {}: not in valid range [0, 10]",
+                        p.score
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The plugin.
+pub struct NodeResourcesFit {
+    strategy: Strategy,
+    /// (name, weight) of the scored resources.
+    resources: Vec<(String, i64)>,
+    ignored: Vec<String>,
+    ignored_groups: Vec<String>,
+}
+
+impl Default for NodeResourcesFit {
+    fn default() -> Self {
+        NodeResourcesFit::from_args(&NodeResourcesFitArgs::default())
+    }
+}
+
+impl NodeResourcesFit {
+    /// The plugin configured by its arguments.
+    pub fn from_args(args: &NodeResourcesFitArgs) -> Self {
+        let st = args.scoring_strategy.clone();
+        let strategy = match st.as_ref().map(|s| s.type_.as_str()) {
+            Some("MostAllocated") => Strategy::MostAllocated,
+            Some("RequestedToCapacityRatio") => Strategy::RequestedToCapacityRatio(
+                st.as_ref()
+                    .and_then(|s| s.requested_to_capacity_ratio.as_ref())
+                    .map(|r| {
+                        r.shape
+                            .iter()
+                            .map(|p| ShapePoint {
+                                utilization: p.utilization,
+                                score: p.score * (crate::framework::MAX_NODE_SCORE / 10),
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            ),
+            _ => Strategy::LeastAllocated,
+        };
+        let mut resources: Vec<(String, i64)> = st
+            .map(|s| s.resources)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| (r.name, r.weight.max(1)))
+            .collect();
+        if resources.is_empty() {
+            resources = vec![("cpu".into(), 1), ("memory".into(), 1)];
+        }
+        NodeResourcesFit {
+            strategy,
+            resources,
+            ignored: args.ignored_resources.clone(),
+            ignored_groups: args.ignored_resource_groups.clone(),
+        }
+    }
+}
+
+/// Builds the plugin from its `pluginConfig` arguments.
+pub fn new(handle: &Handle) -> PluginSet {
+    let args: NodeResourcesFitArgs = handle.typed_plugin_args(NAME);
+    let p = Arc::new(NodeResourcesFit::from_args(&args));
     PluginSet {
         pre_filter: Some(p.clone()),
         filter: Some(p.clone()),
@@ -110,7 +288,15 @@ impl PreFilterPlugin for NodeResourcesFit {
 
 impl FilterPlugin for NodeResourcesFit {
     fn filter(&self, state: &CycleState, pod: &Pod, node: &NodeInfo) -> Status {
-        let reasons = insufficient_resources(&self.requests(state, pod).requests, node);
+        let mut reasons = insufficient_resources(&self.requests(state, pod).requests, node);
+        if !self.ignored.is_empty() || !self.ignored_groups.is_empty() {
+            reasons.retain(|r| {
+                let name = r.strip_prefix("Insufficient ").unwrap_or_default();
+                let group = name.split_once('/').map(|(g, _)| g).unwrap_or_default();
+                !self.ignored.iter().any(|i| i == name)
+                    && !self.ignored_groups.iter().any(|g| g == group)
+            });
+        }
         if reasons.is_empty() {
             Status::success()
         } else {
@@ -122,15 +308,25 @@ impl FilterPlugin for NodeResourcesFit {
 impl ScorePlugin for NodeResourcesFit {
     fn score(&self, state: &CycleState, pod: &Pod, node: &NodeInfo) -> Result<i64, Status> {
         let s = self.requests(state, pod);
-        let used = &node.non_zero_requested;
-        Ok(least_allocated(&[
-            (
-                used.milli_cpu + s.non_zero.milli_cpu,
-                node.allocatable.milli_cpu,
-                1,
-            ),
-            (used.memory + s.non_zero.memory, node.allocatable.memory, 1),
-        ]))
+        let resources: Vec<(i64, i64, i64)> = self
+            .resources
+            .iter()
+            .filter_map(|(name, weight)| {
+                let (used, want) = match name.as_str() {
+                    "cpu" => (node.non_zero_requested.milli_cpu, s.non_zero.milli_cpu),
+                    "memory" => (node.non_zero_requested.memory, s.non_zero.memory),
+                    other => {
+                        let want = s.requests.get(other);
+                        if want == 0 && other != "ephemeral-storage" {
+                            return None;
+                        }
+                        (node.requested.get(other), want)
+                    }
+                };
+                Some((used + want, node.allocatable.get(name), *weight))
+            })
+            .collect();
+        Ok(scoring::score(&self.strategy, &resources))
     }
 }
 
@@ -156,7 +352,7 @@ mod tests {
     }
 
     fn verdict(want: &[&[(&str, &str)]], used: &[(&str, &str)]) -> Status {
-        NodeResourcesFit.filter(&CycleState::default(), &pod("p", want), &busy(used))
+        NodeResourcesFit::default().filter(&CycleState::default(), &pod("p", want), &busy(used))
     }
 
     #[test]
@@ -198,7 +394,7 @@ mod tests {
             .unwrap()
             .containers
             .into();
-        let s = NodeResourcesFit.filter(
+        let s = NodeResourcesFit::default().filter(
             &CycleState::default(),
             &p,
             &busy(&[("cpu", "8m"), ("memory", "19")]),
@@ -221,7 +417,7 @@ mod tests {
             node("n", &[("cpu", "1"), ("pods", "1")]),
             vec![pod("a", &[])],
         );
-        let s = NodeResourcesFit.filter(&CycleState::default(), &pod("p", &[]), &n);
+        let s = NodeResourcesFit::default().filter(&CycleState::default(), &pod("p", &[]), &n);
         assert_eq!(s.reasons, ["Too many pods"]);
     }
 
@@ -231,15 +427,25 @@ mod tests {
         let state = CycleState::default();
         let small = node_info(node("a", &[("cpu", "4000m"), ("memory", "10000")]), vec![]);
         let large = node_info(node("b", &[("cpu", "6000m"), ("memory", "10000")]), vec![]);
-        assert_eq!(NodeResourcesFit.score(&state, &p, &small).unwrap(), 37);
-        assert_eq!(NodeResourcesFit.score(&state, &p, &large).unwrap(), 50);
+        assert_eq!(
+            NodeResourcesFit::default()
+                .score(&state, &p, &small)
+                .unwrap(),
+            37
+        );
+        assert_eq!(
+            NodeResourcesFit::default()
+                .score(&state, &p, &large)
+                .unwrap(),
+            50
+        );
     }
 
     #[test]
     fn pods_without_requests_are_scored_with_the_defaults() {
         // 100m and 200Mi of a 1-core, 2000Mi node: cpu 90, memory 90.
         let n = node_info(node("a", &[("cpu", "1"), ("memory", "2000Mi")]), vec![]);
-        let s = NodeResourcesFit.score(&CycleState::default(), &pod("p", &[&[]]), &n);
+        let s = NodeResourcesFit::default().score(&CycleState::default(), &pod("p", &[&[]]), &n);
         assert_eq!(s.unwrap(), 90);
     }
 }

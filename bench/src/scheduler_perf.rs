@@ -1,0 +1,387 @@
+//! `scheduler-perf`: upstream's scheduler_perf shapes against `ferrokube apiserver` and
+//! `ferrokube scheduler` processes. Nodes are created directly through the API (no kubelet),
+//! the initial pods are created and scheduled, then the measured pods are created and the
+//! scheduler's `scheduler_schedule_attempts_total{result="scheduled"}` is sampled every
+//! second: throughput is the average of those per-second samples over the measured pods
+//! (upstream's SchedulingThroughput average), reported beside upstream's CI threshold. The
+//! scheduler's resident memory is read at the end.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use bytes::Bytes;
+use http::Method;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::client::{self, Connector, Protocol};
+use crate::fixtures::{self, NAMESPACE, pods_path};
+use crate::report::{Goal, Outcome, Row};
+use crate::server::{ApiServer, rss_bytes};
+
+/// The upstream shapes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+pub enum Shape {
+    /// 5,000 nodes, 1,000 initial pods, 10,000 measured (threshold 680).
+    SchedulingBasic,
+    /// 5,000 / 1,000 / 2,000 with required pod anti-affinity (threshold 60).
+    SchedulingPodAntiAffinity,
+    /// 5,000 / 5,000 / 5,000 with a zone spread constraint (threshold 460).
+    TopologySpreading,
+    /// 5,000 / 5,000 / 10,000 with required node affinity (threshold 220).
+    SchedulingNodeAffinity,
+    /// 5,000 nodes, 20,000 low-priority pods, 5,000 high-priority preemptors (threshold 570).
+    PreemptionAsync,
+}
+
+impl Shape {
+    /// (nodes, initial pods, measured pods, upstream threshold in pods/s).
+    fn sizes(self) -> (usize, usize, usize, f64) {
+        match self {
+            Shape::SchedulingBasic => (5000, 1000, 10000, 680.0),
+            Shape::SchedulingPodAntiAffinity => (5000, 1000, 2000, 60.0),
+            Shape::TopologySpreading => (5000, 5000, 5000, 460.0),
+            Shape::SchedulingNodeAffinity => (5000, 5000, 10000, 220.0),
+            Shape::PreemptionAsync => (5000, 20000, 5000, 570.0),
+        }
+    }
+
+    /// The results file's name.
+    fn scenario(self) -> &'static str {
+        match self {
+            Shape::SchedulingBasic => "scheduler-perf-SchedulingBasic",
+            Shape::SchedulingPodAntiAffinity => "scheduler-perf-SchedulingPodAntiAffinity",
+            Shape::TopologySpreading => "scheduler-perf-TopologySpreading",
+            Shape::SchedulingNodeAffinity => "scheduler-perf-SchedulingNodeAffinity",
+            Shape::PreemptionAsync => "scheduler-perf-PreemptionAsync",
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Shape::SchedulingBasic => "SchedulingBasic",
+            Shape::SchedulingPodAntiAffinity => "SchedulingPodAntiAffinity",
+            Shape::TopologySpreading => "TopologySpreading",
+            Shape::SchedulingNodeAffinity => "SchedulingNodeAffinity",
+            Shape::PreemptionAsync => "PreemptionAsync",
+        }
+    }
+}
+
+/// The scenario's flags.
+#[derive(Clone, Debug, clap::Args, serde::Serialize)]
+pub struct SchedulerPerfArgs {
+    /// The shape to run.
+    #[arg(long, value_enum, default_value = "scheduling-basic")]
+    pub shape: Shape,
+    /// Scale every count by this factor (1.0: upstream's sizes).
+    #[arg(long, default_value_t = 1.0)]
+    pub scale: f64,
+    /// Clients creating objects.
+    #[arg(long, default_value_t = 16)]
+    pub clients: usize,
+}
+
+/// A `ferrokube scheduler` child, killed on drop.
+struct SchedulerProcess {
+    child: Child,
+    metrics_port: u16,
+}
+
+impl Drop for SchedulerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// Writes a kubeconfig for the server (CA file beside it) and starts the scheduler.
+fn start_scheduler(
+    binary: &Path,
+    server: &ApiServer,
+    dir: &Path,
+) -> anyhow::Result<SchedulerProcess> {
+    let ca = dir.join("ca.crt");
+    std::fs::write(&ca, &server.ca)?;
+    let kubeconfig = dir.join("kubeconfig");
+    let config = json!({
+        "apiVersion": "v1", "kind": "Config", "current-context": "bench",
+        "clusters": [{"name": "bench", "cluster": {
+            "server": format!("https://{}", server.addr),
+            "certificate-authority": ca.display().to_string()}}],
+        "users": [{"name": "bench", "user": {"token": server.token}}],
+        "contexts": [{"name": "bench", "context": {"cluster": "bench", "user": "bench"}}],
+    });
+    std::fs::write(&kubeconfig, config.to_string())?;
+    let port = free_port()?;
+    let log = std::fs::File::create(dir.join("scheduler.log"))?;
+    let child = Command::new(binary)
+        .arg("scheduler")
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .args(["--leader-elect=false", "--bind-address", "127.0.0.1"])
+        .args(["--secure-port", &port.to_string()])
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .spawn()
+        .context("starting the scheduler")?;
+    Ok(SchedulerProcess {
+        child,
+        metrics_port: port,
+    })
+}
+
+/// `scheduler_schedule_attempts_total{result="scheduled"}` summed over profiles.
+async fn scheduled_count(port: u16) -> anyhow::Result<u64> {
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+    s.write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .await?;
+    let mut body = String::new();
+    s.read_to_string(&mut body).await?;
+    Ok(body
+        .lines()
+        .filter(|l| {
+            l.starts_with("scheduler_schedule_attempts_total") && l.contains("result=\"scheduled\"")
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64)
+}
+
+fn node_body(shape: Shape, i: usize) -> Value {
+    let zone = format!("zone{}", i % 3);
+    let mut labels = json!({"kubernetes.io/hostname": format!("node-{i}"),
+        "topology.kubernetes.io/zone": zone});
+    if shape == Shape::SchedulingNodeAffinity {
+        labels["failure-domain.beta.kubernetes.io/zone"] = json!("zone1");
+    }
+    json!({"apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": format!("node-{i}"), "labels": labels}})
+}
+
+fn node_status() -> Value {
+    let resources = json!({"cpu": "4", "memory": "32Gi", "pods": "110"});
+    json!({"status": {"capacity": resources, "allocatable": resources,
+        "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}]}})
+}
+
+/// A pod of the shape; `measured` picks the measured template where it differs.
+fn pod_body(shape: Shape, name: &str, measured: bool) -> Bytes {
+    let mut spec = json!({"containers": [{"name": "pause", "image": "registry.k8s.io/pause:3.10",
+        "resources": {"requests": {"cpu": "100m", "memory": "500Mi"}}}]});
+    let mut labels = json!({"app": "bench"});
+    match shape {
+        Shape::SchedulingBasic => {}
+        Shape::SchedulingPodAntiAffinity => {
+            labels = json!({"color": if measured { "green" } else { "blue" }});
+            spec["affinity"] = json!({"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [{
+                "labelSelector": {"matchLabels": labels.clone()},
+                "topologyKey": "kubernetes.io/hostname"}]}});
+        }
+        Shape::TopologySpreading => {
+            if measured {
+                labels = json!({"color": "blue"});
+                spec["topologySpreadConstraints"] = json!([{"maxSkew": 5,
+                    "topologyKey": "topology.kubernetes.io/zone",
+                    "whenUnsatisfiable": "DoNotSchedule",
+                    "labelSelector": {"matchLabels": {"color": "blue"}}}]);
+            }
+        }
+        Shape::SchedulingNodeAffinity => {
+            if measured {
+                spec["affinity"] = json!({"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+                    "nodeSelectorTerms": [{"matchExpressions": [{
+                        "key": "failure-domain.beta.kubernetes.io/zone",
+                        "operator": "In", "values": ["zone1", "zone2"]}]}]}}});
+            }
+        }
+        Shape::PreemptionAsync => {
+            let (prio, cpu) = if measured { (10, "3") } else { (1, "900m") };
+            spec["priority"] = json!(prio);
+            spec["terminationGracePeriodSeconds"] = json!(0);
+            spec["containers"][0]["resources"]["requests"] = json!({"cpu": cpu, "memory": "500Mi"});
+        }
+    }
+    Bytes::from(
+        json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": NAMESPACE, "labels": labels}, "spec": spec})
+        .to_string(),
+    )
+}
+
+/// Runs `count` requests `f(i)` with `clients` connections.
+async fn fan_out<F>(connector: &Connector, clients: usize, count: usize, f: F) -> anyhow::Result<()>
+where
+    F: Fn(usize) -> Vec<(Method, String, Bytes, u16)> + Send + Sync + Clone + 'static,
+{
+    let conns = client::connections(connector, clients, 8).await?;
+    let mut tasks = Vec::new();
+    for (c, mut conn) in conns.into_iter().enumerate() {
+        let f = f.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut i = c;
+            while i < count {
+                for (method, path, body, want) in f(i) {
+                    conn.expect(want, method, &path, Some(body)).await?;
+                }
+                i += clients;
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    Ok(())
+}
+
+/// Waits until the scheduler has scheduled `target` pods; the per-second samples.
+async fn wait_scheduled(
+    port: u16,
+    target: u64,
+    timeout: Duration,
+) -> anyhow::Result<(Vec<f64>, Duration)> {
+    let start = Instant::now();
+    let mut last = scheduled_count(port).await.unwrap_or(0);
+    let mut samples = Vec::new();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let now = scheduled_count(port).await.unwrap_or(last);
+        samples.push((now - last) as f64);
+        last = now;
+        if now >= target {
+            return Ok((samples, start.elapsed()));
+        }
+        if start.elapsed() > timeout {
+            bail!("only {now} of {target} pods scheduled after {timeout:?}");
+        }
+    }
+}
+
+/// Runs one shape.
+pub async fn run(binary: &Path, args: &SchedulerPerfArgs) -> anyhow::Result<Outcome> {
+    let (nodes, initial, measured, threshold) = args.shape.sizes();
+    let scale = |n: usize| ((n as f64 * args.scale).round() as usize).max(1);
+    let (nodes, initial, measured) = (scale(nodes), scale(initial), scale(measured));
+    let shape = args.shape;
+    let server = ApiServer::start(binary, None)?;
+    let connector = server.connector(Protocol::H1)?;
+    fixtures::create_namespace(&connector).await?;
+    let dir = tempfile::Builder::new()
+        .prefix("ferrokube-schedperf-")
+        .tempdir()?;
+
+    // Upstream's node strategy keeps the status given on create, as scheduler_perf relies on.
+    fan_out(&connector, args.clients, nodes, move |i| {
+        let mut node = node_body(shape, i);
+        node["status"] = node_status()["status"].clone();
+        vec![(
+            Method::POST,
+            "/api/v1/nodes".to_string(),
+            Bytes::from(node.to_string()),
+            201,
+        )]
+    })
+    .await
+    .context("creating nodes")?;
+    let scheduler = start_scheduler(binary, &server, dir.path())?;
+    let pid = scheduler.child.id();
+    let port = scheduler.metrics_port;
+    let started = Instant::now();
+    while scheduled_count(port).await.is_err() {
+        if started.elapsed() > Duration::from_secs(30) {
+            bail!("the scheduler did not serve /metrics within 30 s");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let path = pods_path();
+    let p = path.clone();
+    fan_out(&connector, args.clients, initial, move |i| {
+        vec![(
+            Method::POST,
+            p.clone(),
+            pod_body(shape, &format!("init-{i}"), false),
+            201,
+        )]
+    })
+    .await
+    .context("creating the initial pods")?;
+    wait_scheduled(port, initial as u64, Duration::from_secs(600))
+        .await
+        .context("scheduling the initial pods")?;
+
+    let base = scheduled_count(port).await?;
+    let creating = {
+        let connector = connector.clone();
+        let clients = args.clients;
+        let p = path.clone();
+        tokio::spawn(async move {
+            fan_out(&connector, clients, measured, move |i| {
+                vec![(
+                    Method::POST,
+                    p.clone(),
+                    pod_body(shape, &format!("measured-{i}"), true),
+                    201,
+                )]
+            })
+            .await
+        })
+    };
+    let (samples, took) = wait_scheduled(port, base + measured as u64, Duration::from_secs(900))
+        .await
+        .context("scheduling the measured pods")?;
+    creating.await??;
+    let rss = rss_bytes(pid)?;
+    // Upstream averages the per-second samples of the measured phase.
+    let average = samples.iter().sum::<f64>() / samples.len().max(1) as f64;
+    let overall = measured as f64 / took.as_secs_f64();
+    let goal = threshold * 3.0;
+    let name = shape.name();
+    let rows = vec![
+        Row::new(
+            "scheduler-perf",
+            name,
+            "SchedulingThroughput average",
+            average,
+            "pods/s",
+        )
+        .goal(Goal::AtLeast(goal)),
+        Row::new(
+            "scheduler-perf",
+            name,
+            "ratio to upstream threshold",
+            average / threshold,
+            "x",
+        ),
+        Row::new(
+            "scheduler-perf",
+            name,
+            "scheduler RSS",
+            rss as f64 / 1048576.0,
+            "MiB",
+        ),
+    ];
+    Ok(Outcome {
+        scenario: shape.scenario(),
+        rows,
+        details: json!({
+            "shape": name, "nodes": nodes, "initial_pods": initial, "measured_pods": measured,
+            "upstream_threshold": threshold, "average_pods_per_s": average,
+            "overall_pods_per_s": overall, "samples": samples,
+            "measured_seconds": took.as_secs_f64(), "scheduler_rss_bytes": rss,
+            "args": args,
+        }),
+    })
+}

@@ -1,0 +1,245 @@
+//! InterPodAffinity's PreFilter and Filter: counts, per topology domain, the existing pods
+//! matching the incoming pod's required affinity and anti-affinity terms and the existing
+//! pods whose required anti-affinity matches the incoming pod; a node is rejected when its
+//! domains break any of the three rules.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::{Node, Pod};
+use tracing::debug;
+
+use super::terms::{
+    AffinityTerm, PodTerms, has_required_anti_affinity, namespace_labels, pod_matches_all_terms,
+};
+use super::{InterPodAffinity, remember_all_nodes, snapshot_node_if_changed};
+use crate::framework::{Code, CycleState, FilterPlugin, NodeInfo, PreFilterPlugin, Status};
+
+/// The pod's required affinity is not satisfied on the node.
+pub const ERR_REASON_AFFINITY_RULES_NOT_MATCH: &str = "node(s) didn't match pod affinity rules";
+/// The pod's required anti-affinity is broken on the node.
+pub const ERR_REASON_ANTI_AFFINITY_RULES_NOT_MATCH: &str =
+    "node(s) didn't match pod anti-affinity rules";
+/// An existing pod's required anti-affinity would be broken.
+pub const ERR_REASON_EXISTING_ANTI_AFFINITY_RULES_NOT_MATCH: &str =
+    "node(s) didn't satisfy existing pods anti-affinity rules";
+
+const PRE_FILTER_STATE_KEY: &str = "PreFilterInterPodAffinity";
+
+/// Matching pods per (topology key, value).
+pub type TopologyCounts = HashMap<(String, String), i64>;
+
+/// What PreFilter computed for Filter.
+#[derive(Debug, Default)]
+pub struct PreFilterState {
+    /// The incoming pod's required terms (namespace selectors resolved).
+    pub affinity: Vec<AffinityTerm>,
+    /// The incoming pod's required anti-affinity terms.
+    pub anti_affinity: Vec<AffinityTerm>,
+    /// Existing pods matching all required affinity terms, per domain.
+    pub affinity_counts: TopologyCounts,
+    /// Existing pods matching a required anti-affinity term, per domain.
+    pub anti_affinity_counts: TopologyCounts,
+    /// Existing pods whose required anti-affinity matches the incoming pod, per domain.
+    pub existing_anti_affinity_counts: TopologyCounts,
+    /// Whether the incoming pod matches all of its own affinity terms.
+    pub matches_own_affinity: bool,
+    /// The labels of the incoming pod's namespace.
+    pub namespace_labels: std::collections::BTreeMap<String, String>,
+}
+
+fn node_label<'a>(node: &'a Node, key: &str) -> Option<&'a String> {
+    node.metadata.labels.as_ref().and_then(|l| l.get(key))
+}
+
+fn add(counts: &mut TopologyCounts, node: &Node, key: &str, by: i64) {
+    if let Some(v) = node_label(node, key) {
+        *counts.entry((key.to_string(), v.clone())).or_default() += by;
+    }
+}
+
+impl InterPodAffinity {
+    /// Computes the PreFilter state for `pod` over every node.
+    pub fn compute_pre_filter_state(&self, pod: &Pod, nodes: &[Arc<NodeInfo>]) -> PreFilterState {
+        let terms = PodTerms::of(pod);
+        let mut s = PreFilterState {
+            affinity: terms.required_affinity,
+            anti_affinity: terms.required_anti_affinity,
+            ..Default::default()
+        };
+        for t in s.affinity.iter_mut().chain(s.anti_affinity.iter_mut()) {
+            t.merge_selected_namespaces(&self.listers);
+        }
+        s.matches_own_affinity = pod_matches_all_terms(&s.affinity, pod);
+        s.namespace_labels = namespace_labels(&self.listers, super::terms::pod_namespace(pod));
+        for info in nodes {
+            s.count_node(pod, info, 1);
+        }
+        s.affinity_counts.retain(|_, n| *n != 0);
+        s.anti_affinity_counts.retain(|_, n| *n != 0);
+        s.existing_anti_affinity_counts.retain(|_, n| *n != 0);
+        s
+    }
+}
+
+impl PreFilterState {
+    /// Adds (`by` = 1) or takes away (-1) what the pods on one node contribute to the counts.
+    fn count_node(&mut self, pod: &Pod, info: &NodeInfo, by: i64) {
+        let Some(node) = info.node.as_deref() else {
+            return;
+        };
+        let incoming = !self.affinity.is_empty() || !self.anti_affinity.is_empty();
+        for existing in &info.pods {
+            let existing = &*existing.pod;
+            if has_required_anti_affinity(existing) {
+                for t in PodTerms::of(existing).required_anti_affinity {
+                    if t.matches(pod, Some(&self.namespace_labels)) {
+                        add(
+                            &mut self.existing_anti_affinity_counts,
+                            node,
+                            &t.topology_key,
+                            by,
+                        );
+                    }
+                }
+            }
+            if !incoming {
+                continue;
+            }
+            if pod_matches_all_terms(&self.affinity, existing) {
+                for t in &self.affinity {
+                    add(&mut self.affinity_counts, node, &t.topology_key, by);
+                }
+            }
+            for t in &self.anti_affinity {
+                if t.matches(existing, None) {
+                    add(&mut self.anti_affinity_counts, node, &t.topology_key, by);
+                }
+            }
+        }
+    }
+
+    /// The state as if the snapshot's `before` were `after` (the same node with pods removed
+    /// by preemption or nominated pods added; upstream's PreFilterExtensions).
+    fn with_node_replaced(&self, pod: &Pod, before: &NodeInfo, after: &NodeInfo) -> Self {
+        let mut s = PreFilterState {
+            affinity: self.affinity.clone(),
+            anti_affinity: self.anti_affinity.clone(),
+            affinity_counts: self.affinity_counts.clone(),
+            anti_affinity_counts: self.anti_affinity_counts.clone(),
+            existing_anti_affinity_counts: self.existing_anti_affinity_counts.clone(),
+            matches_own_affinity: self.matches_own_affinity,
+            namespace_labels: self.namespace_labels.clone(),
+        };
+        s.count_node(pod, before, -1);
+        s.count_node(pod, after, 1);
+        s.affinity_counts.retain(|_, n| *n != 0);
+        s.anti_affinity_counts.retain(|_, n| *n != 0);
+        s.existing_anti_affinity_counts.retain(|_, n| *n != 0);
+        s
+    }
+}
+
+impl PreFilterPlugin for InterPodAffinity {
+    fn pre_filter(&self, state: &mut CycleState, pod: &Pod, nodes: &[Arc<NodeInfo>]) -> Status {
+        remember_all_nodes(state, nodes);
+        let s = self.compute_pre_filter_state(pod, nodes);
+        if s.existing_anti_affinity_counts.is_empty()
+            && s.affinity.is_empty()
+            && s.anti_affinity.is_empty()
+        {
+            return Status::new(Code::Skip, Vec::<String>::new());
+        }
+        state.write(PRE_FILTER_STATE_KEY, s);
+        Status::success()
+    }
+}
+
+/// Whether the node's domains hold pods matching every required affinity term (or the pod
+/// is the first of a group that selects itself).
+fn satisfies_pod_affinity(s: &PreFilterState, node: &Node) -> bool {
+    let mut pods_exist = true;
+    for t in &s.affinity {
+        let Some(v) = node_label(node, &t.topology_key) else {
+            return false;
+        };
+        if s.affinity_counts
+            .get(&(t.topology_key.clone(), v.clone()))
+            .copied()
+            .unwrap_or(0)
+            <= 0
+        {
+            pods_exist = false;
+        }
+    }
+    // The first pod of a series with affinity to itself may go anywhere that has the
+    // topology labels, as long as no other pod matches its terms yet.
+    pods_exist || (s.affinity_counts.is_empty() && s.matches_own_affinity)
+}
+
+fn satisfies_pod_anti_affinity(s: &PreFilterState, node: &Node) -> bool {
+    if s.anti_affinity_counts.is_empty() {
+        return true;
+    }
+    s.anti_affinity.iter().all(|t| {
+        node_label(node, &t.topology_key).is_none_or(|v| {
+            s.anti_affinity_counts
+                .get(&(t.topology_key.clone(), v.clone()))
+                .copied()
+                .unwrap_or(0)
+                <= 0
+        })
+    })
+}
+
+fn satisfies_existing_pods_anti_affinity(s: &PreFilterState, node: &Node) -> bool {
+    if s.existing_anti_affinity_counts.is_empty() {
+        return true;
+    }
+    node.metadata.labels.iter().flatten().all(|(k, v)| {
+        s.existing_anti_affinity_counts
+            .get(&(k.clone(), v.clone()))
+            .copied()
+            .unwrap_or(0)
+            <= 0
+    })
+}
+
+impl FilterPlugin for InterPodAffinity {
+    fn filter(&self, state: &CycleState, pod: &Pod, info: &NodeInfo) -> Status {
+        let Some(node) = info.node.as_deref() else {
+            return Status::new(Code::UnschedulableAndUnresolvable, ["node not found"]);
+        };
+        let Some(s) = state.read::<PreFilterState>(PRE_FILTER_STATE_KEY) else {
+            debug!("no InterPodAffinity PreFilter state; nothing to check");
+            return Status::success();
+        };
+        let adjusted;
+        let s = match snapshot_node_if_changed(state, info) {
+            Some(before) => {
+                adjusted = s.with_node_replaced(pod, &before, info);
+                &adjusted
+            }
+            None => s,
+        };
+        if !satisfies_pod_affinity(s, node) {
+            return Status::new(
+                Code::UnschedulableAndUnresolvable,
+                [ERR_REASON_AFFINITY_RULES_NOT_MATCH],
+            );
+        }
+        if !satisfies_pod_anti_affinity(s, node) {
+            return Status::new(
+                Code::Unschedulable,
+                [ERR_REASON_ANTI_AFFINITY_RULES_NOT_MATCH],
+            );
+        }
+        if !satisfies_existing_pods_anti_affinity(s, node) {
+            return Status::new(
+                Code::Unschedulable,
+                [ERR_REASON_EXISTING_ANTI_AFFINITY_RULES_NOT_MATCH],
+            );
+        }
+        Status::success()
+    }
+}
