@@ -500,8 +500,6 @@ async fn controller_manager_in_process(kubeconfig: PathBuf) {
     }
 }
 
-/// The scheduler inside `ferrokube server`: health and metrics on 127.0.0.1:10259 when that
-/// port is free, else without them.
 /// The kubelet of `ferrokube server`'s own node, on containerd.
 async fn kubelet_in_process(kubeconfig: PathBuf, endpoint: String) {
     let config = ferrokube_kubelet::Config {
@@ -515,6 +513,8 @@ async fn kubelet_in_process(kubeconfig: PathBuf, endpoint: String) {
     }
 }
 
+/// The scheduler inside `ferrokube server`: health and metrics on 127.0.0.1:10259 when that
+/// port is free, else without them.
 async fn scheduler_in_process(kubeconfig: PathBuf) {
     let config = ferrokube_scheduler::Config {
         kubeconfig: Some(kubeconfig),
