@@ -28,6 +28,21 @@ pub enum Output {
     Yaml,
     /// `application/json;as=Table;g=meta.k8s.io;v=v1` (with its includeObject policy).
     Table(ferrokube_printers::IncludeObject),
+    /// `application/json;as=PartialObjectMetadata[List];g=meta.k8s.io;v=v1`: metadata only, as
+    /// metadata informers (the garbage collector's, client-go's metadata client) ask for.
+    Metadata,
+}
+
+/// The `apiVersion` of `PartialObjectMetadata` and its list.
+const META_API_VERSION: &str = "meta.k8s.io/v1";
+
+/// An object's `PartialObjectMetadata`: its metadata alone.
+pub fn partial_object_metadata(obj: &Value) -> Value {
+    json!({
+        "kind": "PartialObjectMetadata",
+        "apiVersion": META_API_VERSION,
+        "metadata": obj.get("metadata").cloned().unwrap_or_else(|| json!({})),
+    })
 }
 
 /// Picks the output from the Accept header.
@@ -51,6 +66,13 @@ pub fn negotiate(headers: &HeaderMap, query: &HashMap<String, String>) -> Result
                 _ => ferrokube_printers::IncludeObject::Metadata,
             };
             return Ok(Output::Table(include));
+        }
+        if (params.contains(&"as=PartialObjectMetadata")
+            || params.contains(&"as=PartialObjectMetadataList"))
+            && params.contains(&"g=meta.k8s.io")
+            && matches!(media, "application/json" | "*/*" | "application/*" | "")
+        {
+            return Ok(Output::Metadata);
         }
         if params.iter().any(|p| p.starts_with("as=")) {
             continue;
@@ -84,6 +106,10 @@ pub fn render_object(
             let table = ferrokube_printers::table(r.group, r.kind, &[obj], now, include);
             json_response(code, serde_json::to_vec(&table).unwrap_or_default())
         }
+        Output::Metadata => json_response(
+            code,
+            serde_json::to_vec(&partial_object_metadata(obj)).unwrap_or_default(),
+        ),
     };
     add_warnings(&mut resp, warnings);
     resp
@@ -671,6 +697,17 @@ impl Apiserver {
                 Ok(json_response(
                     200,
                     serde_json::to_vec(&table).unwrap_or_default(),
+                ))
+            }
+            Output::Metadata => {
+                let items: Vec<Value> = selected
+                    .iter()
+                    .map(|o| partial_object_metadata(&o.value()))
+                    .collect();
+                let list = json!({"kind": "PartialObjectMetadataList", "apiVersion": META_API_VERSION, "metadata": meta, "items": items});
+                Ok(json_response(
+                    200,
+                    serde_json::to_vec(&list).unwrap_or_default(),
                 ))
             }
         }

@@ -59,6 +59,10 @@ impl Encoder {
                 );
                 Bytes::from(serde_json::to_vec(&table).unwrap_or_default())
             }
+            Output::Metadata => Bytes::from(
+                serde_json::to_vec(&crate::handlers::partial_object_metadata(&obj.value()))
+                    .unwrap_or_default(),
+            ),
             _ => obj.json.clone(),
         }
     }
@@ -70,7 +74,7 @@ impl Encoder {
     /// The event for a change: JSON lines are shared by every watcher of the change.
     fn change_event(&self, ty: &'static str, change: &Change) -> Bytes {
         match self.output {
-            Output::Table(_) => self.event(ty, &change.object),
+            Output::Table(_) | Output::Metadata => self.event(ty, &change.object),
             _ => change.json_line(ty),
         }
     }
@@ -80,7 +84,11 @@ impl Encoder {
         if initial_end {
             meta["annotations"] = json!({"k8s.io/initial-events-end": "true"});
         }
-        let obj = json!({"kind": self.kind, "apiVersion": self.api_version, "metadata": meta});
+        let obj = if self.output == Output::Metadata {
+            json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": meta})
+        } else {
+            json!({"kind": self.kind, "apiVersion": self.api_version, "metadata": meta})
+        };
         let mut line =
             serde_json::to_vec(&json!({"type": "BOOKMARK", "object": obj})).unwrap_or_default();
         line.push(b'\n');
