@@ -501,14 +501,29 @@ async fn controller_manager_in_process(kubeconfig: PathBuf) {
 }
 
 /// The kubelet of `ferrokube server`'s own node, on containerd.
+/// It serves logs and exec on :10250 unless that port is taken, then runs without its server.
 async fn kubelet_in_process(kubeconfig: PathBuf, endpoint: String) {
-    let config = ferrokube_kubelet::Config {
+    let mut config = ferrokube_kubelet::Config {
         kubeconfig: Some(kubeconfig),
         runtime: ferrokube_kubelet::RuntimeKind::Cri,
         container_runtime_endpoint: Some(endpoint),
         ..Default::default()
     };
-    if let Err(e) = ferrokube_kubelet::run(config, shutdown_signal()).await {
+    config.node.server = Some(ferrokube_kubelet::server::ServerOptions {
+        port: 10250,
+        tls_cert_file: None,
+        tls_private_key_file: None,
+        client_ca_pem: None,
+    });
+    let result = match ferrokube_kubelet::run(config.clone(), shutdown_signal()).await {
+        Err(ferrokube_kubelet::Error::Server(e)) => {
+            tracing::warn!(error = %e, "kubelet runs without its :10250 server");
+            config.node.server = None;
+            ferrokube_kubelet::run(config, shutdown_signal()).await
+        }
+        other => other,
+    };
+    if let Err(e) = result {
         tracing::error!(error = %e, "kubelet stopped");
     }
 }
