@@ -11,6 +11,7 @@ mod failure_detection;
 mod fixtures;
 mod list;
 mod memory;
+mod pod_startup;
 mod report;
 mod scheduler_perf;
 mod server;
@@ -57,6 +58,9 @@ enum Scenario {
     EndpointsliceChurn(endpointslice_churn::ChurnArgs),
     /// A dead node's pods Ready elsewhere: seconds from its last heartbeat.
     FailureDetection(failure_detection::FailureDetectionArgs),
+    /// Pods on a kubelet driving containerd: create→Running latency against the raw CRI
+    /// floor, and the kubelet's RSS.
+    PodStartup(pod_startup::PodStartupArgs),
     /// Every scenario with its defaults (create for `--duration` seconds).
     All {
         /// Seconds of create load per target.
@@ -96,6 +100,7 @@ fn main() -> anyhow::Result<()> {
                 Scenario::SchedulerPerf(a) => scheduler_perf::run(&binary, a).await,
                 Scenario::EndpointsliceChurn(a) => endpointslice_churn::run(&binary, a).await,
                 Scenario::FailureDetection(a) => failure_detection::run(&binary, a).await,
+                Scenario::PodStartup(a) => pod_startup::run(&binary, a).await,
                 Scenario::ControllerConvergence(a) => controller_convergence::run(&binary, a).await,
                 Scenario::All { .. } => unreachable!("expanded above"),
             }

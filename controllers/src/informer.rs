@@ -4,6 +4,12 @@
 //!
 //! A re-list after a broken watch is diffed against the cache, so objects that changed or
 //! vanished while the watch was down still produce `Updated` / `Deleted` changes.
+//!
+//! Memory: as upstream's informer factory transform, `metadata.managedFields` is dropped from
+//! every object before it is cached (no controller reads it, and it is often a third of a pod).
+//! The cache holds each object once; subscribers get `Arc`s of the cached objects, and a
+//! re-list is diffed against the previous cache contents only when it completes (kube's store
+//! keeps the old contents readable until then), so no second map of the cache is kept.
 
 use std::collections::HashMap;
 use std::fmt::Debug;
@@ -86,8 +92,10 @@ where
         let kind = K::kind(&());
         tokio::spawn(async move {
             let reader = writer.as_reader();
-            let mut events = watcher(api, config).default_backoff().boxed();
-            let mut before_relist: Option<HashMap<ObjectRef<K>, Arc<K>>> = None;
+            let mut events = watcher(api, config)
+                .default_backoff()
+                .modify(strip_managed_fields)
+                .boxed();
             let send = |c: Change<K>| {
                 for s in &subscribers {
                     let _ = s.send(match &c {
@@ -125,23 +133,23 @@ where
                         }
                     }
                     watcher::Event::Delete(obj) => {
+                        let last = reader.get(&ObjectRef::from_obj(obj));
                         writer.apply_watcher_event(&event);
-                        send(Change::Deleted(Arc::new(obj.clone())));
+                        send(Change::Deleted(
+                            last.unwrap_or_else(|| Arc::new(obj.clone())),
+                        ));
                     }
-                    watcher::Event::Init => {
-                        before_relist = Some(
-                            reader
-                                .state()
-                                .into_iter()
-                                .map(|o| (ObjectRef::from_obj(&*o), o))
-                                .collect(),
-                        );
-                        writer.apply_watcher_event(&event);
+                    watcher::Event::Init | watcher::Event::InitApply(_) => {
+                        writer.apply_watcher_event(&event)
                     }
-                    watcher::Event::InitApply(_) => writer.apply_watcher_event(&event),
                     watcher::Event::InitDone => {
+                        // Until InitDone is applied the store still holds the old contents.
+                        let mut old: HashMap<ObjectRef<K>, Arc<K>> = reader
+                            .state()
+                            .into_iter()
+                            .map(|o| (ObjectRef::from_obj(&*o), o))
+                            .collect();
                         writer.apply_watcher_event(&event);
-                        let mut old = before_relist.take().unwrap_or_default();
                         for new in reader.state() {
                             match old.remove(&ObjectRef::from_obj(&*new)) {
                                 None => send(Change::Added(new)),
@@ -161,4 +169,9 @@ where
             }
         })
     }
+}
+
+/// Drops `metadata.managedFields` (upstream's `TransformStripManagedFields`).
+pub fn strip_managed_fields<K: Resource>(obj: &mut K) {
+    obj.meta_mut().managed_fields = None;
 }

@@ -45,6 +45,7 @@ pub mod nodelifecycle;
 pub mod pod_util;
 pub mod replicaset;
 pub mod retry;
+pub mod runner;
 pub mod slow_start;
 pub mod statefulset;
 pub mod tainteviction;

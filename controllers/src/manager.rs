@@ -314,26 +314,22 @@ async fn run_controllers(
         stopped(stop).await;
         return Ok(());
     }
-    let mut pods = Informer::<Pod>::new(Api::all(client.clone()), watcher::Config::default());
-    let mut replicasets =
-        Informer::<ReplicaSet>::new(Api::all(client.clone()), watcher::Config::default());
-    let mut deployments =
-        Informer::<Deployment>::new(Api::all(client.clone()), watcher::Config::default());
+    let mut informers = SharedInformers::new(client.clone());
     let mut controllers: Vec<std::pin::Pin<Box<dyn Future<Output = ()> + Send>>> = Vec::new();
     if enabled.contains(&deployment::NAME) {
         let ctx = Arc::new(deployment::Context::new(
             client.clone(),
-            deployments.store(),
-            replicasets.store(),
-            pods.store(),
+            informers.deployments().store(),
+            informers.replicasets().store(),
+            informers.pods().store(),
             Recorder::new(client.clone(), deployment::NAME, None),
             metrics.queue("deployment"),
         ));
         controllers.push(Box::pin(deployment::run(
             ctx,
-            deployments.subscribe(),
-            replicasets.subscribe(),
-            pods.subscribe(),
+            informers.deployments().subscribe(),
+            informers.replicasets().subscribe(),
+            informers.pods().subscribe(),
             config.concurrent_deployment_syncs.max(1),
             stop.clone(),
         )));
@@ -341,15 +337,15 @@ async fn run_controllers(
     if enabled.contains(&replicaset::NAME) {
         let ctx = Arc::new(replicaset::Context::new(
             client.clone(),
-            pods.store(),
-            replicasets.store(),
+            informers.pods().store(),
+            informers.replicasets().store(),
             Recorder::new(client.clone(), replicaset::NAME, None),
             metrics.queue("replicaset"),
         ));
         controllers.push(Box::pin(replicaset::run(
             ctx,
-            pods.subscribe(),
-            replicasets.subscribe(),
+            informers.pods().subscribe(),
+            informers.replicasets().subscribe(),
             config.concurrent_replicaset_syncs.max(1),
             stop.clone(),
         )));
@@ -357,8 +353,8 @@ async fn run_controllers(
     if enabled.contains(&statefulset::NAME) {
         controllers.push(Box::pin(statefulset::run(
             client.clone(),
-            pods.store(),
-            pods.subscribe(),
+            informers.pods().store(),
+            informers.pods().subscribe(),
             Recorder::new(client.clone(), statefulset::NAME, None),
             metrics.queue("statefulset"),
             config.concurrent_statefulset_syncs.max(1),
@@ -368,8 +364,8 @@ async fn run_controllers(
     if enabled.contains(&endpoint::NAME) {
         controllers.push(Box::pin(endpoint::run(
             client.clone(),
-            pods.store(),
-            pods.subscribe(),
+            informers.pods().store(),
+            informers.pods().subscribe(),
             Recorder::new(client.clone(), endpoint::NAME, None),
             metrics.queue("endpoint"),
             config.concurrent_endpoint_syncs.max(1),
@@ -379,8 +375,8 @@ async fn run_controllers(
     if enabled.contains(&endpointslice::NAME) {
         controllers.push(Box::pin(endpointslice::run(
             client.clone(),
-            pods.store(),
-            pods.subscribe(),
+            informers.pods().store(),
+            informers.pods().subscribe(),
             Recorder::new(client.clone(), endpointslice::NAME, None),
             metrics.queue("endpointslice"),
             config.concurrent_service_endpoint_syncs.max(1),
@@ -401,7 +397,7 @@ async fn run_controllers(
     if enabled.contains(&nodelifecycle::NAME) {
         controllers.push(Box::pin(nodelifecycle::run(
             client.clone(),
-            pods.store(),
+            informers.pods().store(),
             Recorder::new(client.clone(), nodelifecycle::EVENT_COMPONENT, None),
             config.node_lifecycle,
             stop.clone(),
@@ -410,8 +406,8 @@ async fn run_controllers(
     if enabled.contains(&tainteviction::NAME) {
         controllers.push(Box::pin(tainteviction::run(
             client.clone(),
-            pods.store(),
-            pods.subscribe(),
+            informers.pods().store(),
+            informers.pods().subscribe(),
             Recorder::new(client.clone(), tainteviction::NAME, None),
             stop.clone(),
         )));
@@ -435,7 +431,7 @@ async fn run_controllers(
     if enabled.contains(&persistentvolume::NAME) {
         controllers.push(Box::pin(persistentvolume::run(
             client.clone(),
-            pods.store(),
+            informers.pods().store(),
             &metrics,
             stop.clone(),
         )));
@@ -448,28 +444,122 @@ async fn run_controllers(
             stop.clone(),
         )));
     }
-    let stores = (pods.store(), replicasets.store(), deployments.store());
-    let informers = [
-        pods.spawn(stop.clone()),
-        replicasets.spawn(stop.clone()),
-        deployments.spawn(stop.clone()),
-    ];
-    let synced = async {
-        let ready = |r: Result<(), _>, what| r.map_err(|_| Error::CacheSync(what));
-        ready(stores.0.wait_until_ready().await, "pods")?;
-        ready(stores.1.wait_until_ready().await, "replicasets")?;
-        ready(stores.2.wait_until_ready().await, "deployments")
-    };
+    let (handles, synced) = informers.spawn(stop.clone());
     tokio::select! {
         _ = stopped(stop.clone()) => return Ok(()),
         r = synced => r?,
     }
     info!("caches synced");
     futures::future::join_all(controllers).await;
-    for informer in informers {
+    for informer in handles {
         let _ = informer.await;
     }
     Ok(())
+}
+
+/// The manager's shared informers (upstream's informer factory): one watch and one cache per
+/// resource, created only when an enabled controller asks for it, shared by every controller
+/// that does.
+struct SharedInformers {
+    client: kube::Client,
+    pods: Option<Informer<Pod>>,
+    replicasets: Option<Informer<ReplicaSet>>,
+    deployments: Option<Informer<Deployment>>,
+}
+
+impl SharedInformers {
+    fn new(client: kube::Client) -> Self {
+        SharedInformers {
+            client,
+            pods: None,
+            replicasets: None,
+            deployments: None,
+        }
+    }
+
+    fn pods(&mut self) -> &mut Informer<Pod> {
+        let client = &self.client;
+        self.pods.get_or_insert_with(|| informer(client))
+    }
+
+    fn replicasets(&mut self) -> &mut Informer<ReplicaSet> {
+        let client = &self.client;
+        self.replicasets.get_or_insert_with(|| informer(client))
+    }
+
+    fn deployments(&mut self) -> &mut Informer<Deployment> {
+        let client = &self.client;
+        self.deployments.get_or_insert_with(|| informer(client))
+    }
+
+    /// Starts the informers asked for; the future resolves once each has listed.
+    fn spawn(
+        self,
+        stop: watch::Receiver<bool>,
+    ) -> (
+        Vec<tokio::task::JoinHandle<()>>,
+        impl Future<Output = Result<(), Error>>,
+    ) {
+        let mut handles = Vec::new();
+        let pods = start_informer(self.pods, &stop, &mut handles);
+        let replicasets = start_informer(self.replicasets, &stop, &mut handles);
+        let deployments = start_informer(self.deployments, &stop, &mut handles);
+        let synced = async move {
+            wait_synced(pods, "pods").await?;
+            wait_synced(replicasets, "replicasets").await?;
+            wait_synced(deployments, "deployments").await
+        };
+        (handles, synced)
+    }
+}
+
+fn informer<K>(client: &kube::Client) -> Informer<K>
+where
+    K: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + serde::de::DeserializeOwned
+        + 'static,
+{
+    Informer::new(Api::all(client.clone()), watcher::Config::default())
+}
+
+fn start_informer<K>(
+    informer: Option<Informer<K>>,
+    stop: &watch::Receiver<bool>,
+    handles: &mut Vec<tokio::task::JoinHandle<()>>,
+) -> Option<kube::runtime::reflector::Store<K>>
+where
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + serde::de::DeserializeOwned
+        + 'static,
+{
+    let informer = informer?;
+    let store = informer.store();
+    handles.push(informer.spawn(stop.clone()));
+    Some(store)
+}
+
+async fn wait_synced<K>(
+    store: Option<kube::runtime::reflector::Store<K>>,
+    what: &'static str,
+) -> Result<(), Error>
+where
+    K: kube::Resource<DynamicType = ()> + Clone + 'static,
+{
+    match store {
+        Some(s) => s
+            .wait_until_ready()
+            .await
+            .map_err(|_| Error::CacheSync(what)),
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]

@@ -3,70 +3,23 @@
 //! API server and the in-process controller manager. A stand-in kubelet marks pods Running and
 //! Ready unless their image is `broken`; a pod watch checks the rollout's bounds at every step.
 
+mod support;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
-use ferrokube_controllers::Config;
-use ferrokube_tests::Cluster;
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{ListParams, Patch, PatchParams};
+use kube::api::ListParams;
 use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
 use serde_json::json;
-use tokio::sync::oneshot;
-
-struct Env {
-    cluster: Cluster,
-    client: kube::Client,
-    _stop: oneshot::Sender<()>,
-    kubelet: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        self.kubelet.abort();
-    }
-}
+use support::Env;
 
 impl Env {
-    async fn start() -> Result<Env> {
-        let cluster = Cluster::start()?;
-        let client = cluster.client().await?;
-        let (stop, stopped) = oneshot::channel::<()>();
-        ferrokube_controllers::start(
-            Config {
-                kubeconfig: Some(cluster.kubeconfig().to_path_buf()),
-                leader_elect: false,
-                health_addr: None,
-                ..Default::default()
-            },
-            async move {
-                let _ = stopped.await;
-            },
-        )
-        .await?;
-        let kubelet = tokio::spawn(fake_kubelet(client.clone()));
-        Ok(Env {
-            cluster,
-            client,
-            _stop: stop,
-            kubelet,
-        })
-    }
-
-    fn kubectl(&self, args: &[&str]) -> Result<String> {
-        self.cluster.kubectl_ok(args)
-    }
-
-    fn apply(&self, manifest: serde_json::Value) -> Result<String> {
-        self.cluster
-            .kubectl_stdin(&["apply", "-f", "-"], &manifest.to_string())
-    }
-
     async fn deployment(&self, name: &str) -> Result<Deployment> {
         Ok(
             Api::<Deployment>::namespaced(self.client.clone(), "default")
@@ -99,42 +52,6 @@ impl Env {
                 (rs.name_any(), image, spec.replicas.unwrap_or(0), revision)
             })
             .collect())
-    }
-}
-
-/// Marks every pending pod whose image is not `broken` Running and Ready.
-async fn fake_kubelet(client: kube::Client) {
-    let pods: Api<Pod> = Api::namespaced(client, "default");
-    loop {
-        if let Ok(list) = pods.list(&ListParams::default()).await {
-            for pod in list.items {
-                let image = pod
-                    .spec
-                    .as_ref()
-                    .and_then(|s| s.containers.first())
-                    .and_then(|c| c.image.clone())
-                    .unwrap_or_default();
-                let running =
-                    pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running");
-                if running || image == "broken" || pod.metadata.deletion_timestamp.is_some() {
-                    continue;
-                }
-                let now = jiff::Timestamp::now()
-                    .strftime("%Y-%m-%dT%H:%M:%SZ")
-                    .to_string();
-                let status = json!({"status": {"phase": "Running", "conditions": [
-                    {"type": "Ready", "status": "True", "lastTransitionTime": now}
-                ]}});
-                let _ = pods
-                    .patch_status(
-                        &pod.name_any(),
-                        &PatchParams::default(),
-                        &Patch::Merge(&status),
-                    )
-                    .await;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -222,7 +139,7 @@ fn rollout_status(env: &Env) -> Result<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rolling_update_stays_within_max_surge_and_max_unavailable() -> Result<()> {
-    let env = Env::start().await?;
+    let env = Env::start(&["*"]).await?.with_fake_kubelet();
     env.apply(web(10, "busybox:1", rolling(json!("25%"), json!("25%"))))?;
     let out = rollout_status(&env)?;
     assert!(out.contains("successfully rolled out"), "{out}");
@@ -288,7 +205,7 @@ async fn a_rolling_update_stays_within_max_surge_and_max_unavailable() -> Result
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recreate_never_runs_old_and_new_pods_together() -> Result<()> {
-    let env = Env::start().await?;
+    let env = Env::start(&["*"]).await?.with_fake_kubelet();
     env.apply(web(3, "busybox:1", json!({"type": "Recreate"})))?;
     rollout_status(&env)?;
     let bounds = watch_bounds(&env.client, "web", 3);
@@ -302,7 +219,7 @@ async fn recreate_never_runs_old_and_new_pods_together() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rollout_undo_restores_the_previous_template_and_history_lists_revisions() -> Result<()> {
-    let env = Env::start().await?;
+    let env = Env::start(&["*"]).await?.with_fake_kubelet();
     env.apply(web(2, "busybox:1", rolling(json!(1), json!(0))))?;
     rollout_status(&env)?;
     env.kubectl(&["set", "image", "deployment/web", "c=busybox:2"])?;
@@ -351,7 +268,7 @@ async fn rollout_undo_restores_the_previous_template_and_history_lists_revisions
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paused_deployment_does_not_roll_until_resumed() -> Result<()> {
-    let env = Env::start().await?;
+    let env = Env::start(&["*"]).await?.with_fake_kubelet();
     env.apply(web(2, "busybox:1", rolling(json!("25%"), json!("25%"))))?;
     rollout_status(&env)?;
     env.kubectl(&["rollout", "pause", "deployment/web"])?;
@@ -390,7 +307,7 @@ async fn a_paused_deployment_does_not_roll_until_resumed() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rollout_that_never_becomes_ready_exceeds_its_progress_deadline() -> Result<()> {
-    let env = Env::start().await?;
+    let env = Env::start(&["*"]).await?.with_fake_kubelet();
     let mut manifest = web(2, "busybox:1", rolling(json!("25%"), json!("25%")));
     manifest["spec"]["progressDeadlineSeconds"] = json!(2);
     env.apply(manifest)?;
@@ -418,7 +335,7 @@ async fn a_rollout_that_never_becomes_ready_exceeds_its_progress_deadline() -> R
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scaling_in_the_middle_of_a_rollout_is_proportional() -> Result<()> {
-    let env = Env::start().await?;
+    let env = Env::start(&["*"]).await?.with_fake_kubelet();
     env.apply(web(10, "busybox:1", rolling(json!(3), json!(2))))?;
     rollout_status(&env)?;
     env.kubectl(&["set", "image", "deployment/web", "c=broken"])?;
@@ -455,7 +372,7 @@ async fn scaling_in_the_middle_of_a_rollout_is_proportional() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn old_revisions_beyond_the_history_limit_are_deleted_and_restart_rolls_anew() -> Result<()> {
-    let env = Env::start().await?;
+    let env = Env::start(&["*"]).await?.with_fake_kubelet();
     let mut manifest = web(1, "busybox:1", rolling(json!(1), json!(0)));
     manifest["spec"]["revisionHistoryLimit"] = json!(1);
     env.apply(manifest)?;

@@ -2,133 +2,28 @@
 //! `endpoint` controller) started in-process. There is no kubelet: tests play it by writing
 //! pod IPs and the Ready condition through `pods/status`.
 
+mod support;
+
 use std::collections::BTreeMap;
-use std::time::Duration;
 
-use std::future::Future;
-
-use anyhow::{Context as _, Result, bail};
-use ferrokube_controllers::Config;
-use ferrokube_tests::Cluster;
-use k8s_openapi::api::core::v1::{EndpointSubset, Endpoints, Node, Pod, Service};
-use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
-use kube::{Api, ResourceExt};
+use anyhow::{Context as _, Result};
+use k8s_openapi::api::core::v1::{EndpointSubset, Endpoints, Pod, Service};
+use kube::ResourceExt;
+use kube::api::DeleteParams;
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
-
-/// A cluster with the Endpoints controller running against it.
-struct Env {
-    _cluster: Cluster,
-    client: kube::Client,
-    _stop: oneshot::Sender<()>,
-}
+use support::{Env, until};
 
 impl Env {
-    async fn start() -> Result<Env> {
-        let cluster = Cluster::start()?;
-        let client = cluster.client().await?;
-        let (stop, stopped) = oneshot::channel::<()>();
-        ferrokube_controllers::start(
-            Config {
-                kubeconfig: Some(cluster.kubeconfig().to_path_buf()),
-                controllers: vec!["endpoint".into()],
-                leader_elect: false,
-                health_addr: None,
-                ..Default::default()
-            },
-            async move {
-                let _ = stopped.await;
-            },
-        )
-        .await?;
-        let env = Env {
-            _cluster: cluster,
-            client,
-            _stop: stop,
-        };
-        let node: Node = serde_json::from_value(json!({"metadata": {"name": "node-a"}}))?;
-        Api::<Node>::all(env.client.clone())
-            .create(&PostParams::default(), &node)
+    /// A cluster running only the Endpoints controller, with one Node, node-a.
+    async fn with_endpoints_controller() -> Result<Env> {
+        let env = Env::start(&["endpoint"]).await?;
+        env.create_node(json!({"metadata": {"name": "node-a"}}))
             .await?;
         Ok(env)
     }
 
-    fn api<K>(&self) -> Api<K>
-    where
-        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
-    {
-        Api::namespaced(self.client.clone(), "default")
-    }
-
     async fn create_service(&self, spec: Value) -> Result<Service> {
-        let svc: Service = serde_json::from_value(spec)?;
-        Ok(self.api().create(&PostParams::default(), &svc).await?)
-    }
-
-    /// Creates pod `name` labelled `app=<app>` on node-a with `ports` (name -> containerPort),
-    /// then plays the kubelet: Running with `ip`, Ready as given.
-    async fn create_pod(
-        &self,
-        name: &str,
-        app: &str,
-        ip: &str,
-        ports: &[(&str, i32)],
-        ready: bool,
-    ) -> Result<()> {
-        self.create_pod_with(name, app, ip, ports, ready, json!({}))
-            .await
-    }
-
-    async fn create_pod_with(
-        &self,
-        name: &str,
-        app: &str,
-        ip: &str,
-        ports: &[(&str, i32)],
-        ready: bool,
-        extra_spec: Value,
-    ) -> Result<()> {
-        let ports: Vec<Value> = ports
-            .iter()
-            .map(|(n, p)| json!({"name": n, "containerPort": p}))
-            .collect();
-        let mut spec = json!({"nodeName": "node-a",
-            "containers": [{"name": "c", "image": "busybox", "ports": ports}]});
-        if let (Some(s), Some(extra)) = (spec.as_object_mut(), extra_spec.as_object()) {
-            s.extend(extra.clone());
-        }
-        let pod: Pod = serde_json::from_value(json!({
-            "metadata": {"name": name, "labels": {"app": app}}, "spec": spec,
-        }))?;
-        self.api::<Pod>()
-            .create(&PostParams::default(), &pod)
-            .await?;
-        let status = json!({"status": {"phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}]}});
-        self.api::<Pod>()
-            .patch_status(name, &PatchParams::default(), &Patch::Merge(&status))
-            .await?;
-        // Started long ago, so a later transition always has a newer time.
-        self.set_ready_since(name, ready, "2024-01-01T00:00:00Z")
-            .await
-    }
-
-    /// Plays the kubelet's readiness probe: the Ready condition changes now.
-    async fn set_ready(&self, name: &str, ready: bool) -> Result<()> {
-        let now = jiff::Timestamp::now()
-            .strftime("%Y-%m-%dT%H:%M:%SZ")
-            .to_string();
-        self.set_ready_since(name, ready, &now).await
-    }
-
-    async fn set_ready_since(&self, name: &str, ready: bool, since: &str) -> Result<()> {
-        let status = json!({"status": {"conditions": [{
-            "type": "Ready", "status": if ready { "True" } else { "False" },
-            "lastTransitionTime": since,
-        }]}});
-        self.api::<Pod>()
-            .patch_status(name, &PatchParams::default(), &Patch::Strategic(&status))
-            .await?;
-        Ok(())
+        self.create(spec).await
     }
 
     async fn delete_pod_now(&self, name: &str) -> Result<()> {
@@ -153,29 +48,6 @@ impl Env {
             }
         })
         .await
-    }
-}
-
-/// Polls `f` until it yields `Some` (every 100 ms, at most 30 s: a generous bound for a
-/// loaded machine; `what` says what was awaited).
-async fn until<T, F, Fut>(what: &str, mut f: F) -> Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<Option<T>>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let last = f().await;
-        if let Ok(Some(v)) = last {
-            return Ok(v);
-        }
-        if tokio::time::Instant::now() > deadline {
-            bail!(
-                "timed out after 30 s waiting for {what} (last: {:?})",
-                last.err()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -210,7 +82,7 @@ fn strs(v: &[&str]) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_services_endpoints_list_its_ready_and_not_ready_pods_and_follow_them() -> Result<()> {
-    let env = Env::start().await?;
+    let env = Env::with_endpoints_controller().await?;
     env.create_service(service(
         "web",
         json!([{"name": "http", "port": 80, "targetPort": 8080}]),
@@ -284,7 +156,7 @@ async fn a_services_endpoints_list_its_ready_and_not_ready_pods_and_follow_them(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn named_target_ports_resolve_per_pod() -> Result<()> {
-    let env = Env::start().await?;
+    let env = Env::with_endpoints_controller().await?;
     env.create_service(service(
         "api",
         json!([{"name": "web", "port": 80, "targetPort": "http"}]),
@@ -319,15 +191,13 @@ async fn named_target_ports_resolve_per_pod() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn headless_hostnames_published_not_ready_and_selectorless_services() -> Result<()> {
-    let env = Env::start().await?;
+    let env = Env::with_endpoints_controller().await?;
     // A selectorless Service's hand-written Endpoints are left alone.
     env.create_service(json!({"metadata": {"name": "external"},
         "spec": {"ports": [{"port": 5432}]}}))
         .await?;
-    let manual: Endpoints = serde_json::from_value(json!({"metadata": {"name": "external"},
-        "subsets": [{"addresses": [{"ip": "192.168.1.5"}], "ports": [{"port": 5432}]}]}))?;
-    env.api::<Endpoints>()
-        .create(&PostParams::default(), &manual)
+    env.create::<Endpoints>(json!({"metadata": {"name": "external"},
+        "subsets": [{"addresses": [{"ip": "192.168.1.5"}], "ports": [{"port": 5432}]}]}))
         .await?;
 
     env.create_service(json!({"metadata": {"name": "db"}, "spec": {

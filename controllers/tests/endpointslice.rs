@@ -2,113 +2,37 @@
 //! the `endpointslice` controller) started in-process. There is no kubelet: tests play it by
 //! writing pod IPs and the Ready condition through `pods/status`.
 
-use std::collections::BTreeMap;
-use std::future::Future;
-use std::time::Duration;
+mod support;
 
-use anyhow::{Result, bail};
-use ferrokube_controllers::Config;
-use ferrokube_tests::Cluster;
+use std::collections::BTreeMap;
+
+use anyhow::Result;
 use futures::{StreamExt, TryStreamExt};
-use k8s_openapi::api::core::v1::{Node, Pod, Service};
+use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::DeleteParams;
 use kube::{Api, ResourceExt};
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
-
-/// A cluster with the EndpointSlice controller running against it.
-struct Env {
-    _cluster: Cluster,
-    client: kube::Client,
-    _stop: oneshot::Sender<()>,
-}
+use support::{Env, readiness_of, slice_readiness, until};
 
 impl Env {
-    async fn start() -> Result<Env> {
-        let cluster = Cluster::start()?;
-        let client = cluster.client().await?;
-        let (stop, stopped) = oneshot::channel::<()>();
-        ferrokube_controllers::start(
-            Config {
-                kubeconfig: Some(cluster.kubeconfig().to_path_buf()),
-                controllers: vec!["endpointslice".into()],
-                leader_elect: false,
-                health_addr: None,
-                ..Default::default()
-            },
-            async move {
-                let _ = stopped.await;
-            },
-        )
-        .await?;
-        let env = Env {
-            _cluster: cluster,
-            client,
-            _stop: stop,
-        };
-        let node: Node = serde_json::from_value(json!({"metadata": {"name": "node-a",
-            "labels": {"topology.kubernetes.io/zone": "zone-a"}}}))?;
-        Api::<Node>::all(env.client.clone())
-            .create(&PostParams::default(), &node)
+    /// A cluster running only the EndpointSlice controller, with one Node, node-a, in zone-a.
+    async fn with_endpointslice_controller() -> Result<Env> {
+        let env = Env::start(&["endpointslice"]).await?;
+        env.create_node(json!({"metadata": {"name": "node-a",
+            "labels": {"topology.kubernetes.io/zone": "zone-a"}}}))
             .await?;
         Ok(env)
     }
 
     fn pods(&self) -> Api<Pod> {
-        Api::namespaced(self.client.clone(), "default")
+        self.api()
     }
 
     async fn create_service(&self, name: &str, ports: Value) -> Result<Service> {
-        let svc: Service = serde_json::from_value(json!({"metadata": {"name": name},
-            "spec": {"selector": {"app": name}, "ports": ports}}))?;
-        Ok(Api::namespaced(self.client.clone(), "default")
-            .create(&PostParams::default(), &svc)
-            .await?)
-    }
-
-    /// Creates pod `name` labelled `app=<app>` on node-a with `ports` (name -> containerPort),
-    /// then plays the kubelet: Running with `ip`, Ready as given.
-    async fn create_pod(
-        &self,
-        name: &str,
-        app: &str,
-        ip: &str,
-        ports: &[(&str, i32)],
-        ready: bool,
-    ) -> Result<()> {
-        let ports: Vec<Value> = ports
-            .iter()
-            .map(|(n, p)| json!({"name": n, "containerPort": p}))
-            .collect();
-        let pod: Pod = serde_json::from_value(json!({
-            "metadata": {"name": name, "labels": {"app": app}},
-            "spec": {"nodeName": "node-a",
-                "containers": [{"name": "c", "image": "busybox", "ports": ports}]},
-        }))?;
-        self.pods().create(&PostParams::default(), &pod).await?;
-        let status = json!({"status": {"phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}],
-            "conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }}]}});
-        self.pods()
-            .patch_status(name, &PatchParams::default(), &Patch::Merge(&status))
-            .await?;
-        Ok(())
-    }
-
-    /// Plays the kubelet's readiness probe.
-    async fn set_ready(&self, name: &str, ready: bool) -> Result<()> {
-        let status = json!({"status": {"conditions": [
-            {"type": "Ready", "status": if ready { "True" } else { "False" }}]}});
-        self.pods()
-            .patch_status(name, &PatchParams::default(), &Patch::Strategic(&status))
-            .await?;
-        Ok(())
-    }
-
-    async fn slices(&self, service: &str) -> Result<Vec<EndpointSlice>> {
-        let api: Api<EndpointSlice> = Api::namespaced(self.client.clone(), "default");
-        let lp = ListParams::default().labels(&format!("kubernetes.io/service-name={service}"));
-        Ok(api.list(&lp).await?.items)
+        self.create(json!({"metadata": {"name": name},
+            "spec": {"selector": {"app": name}, "ports": ports}}))
+            .await
     }
 
     /// Waits until the Service's slices satisfy `ok`, returning them.
@@ -126,48 +50,9 @@ impl Env {
     }
 }
 
-/// Polls `f` until it yields `Some` (every 100 ms, at most 30 s: a generous bound for a
-/// loaded machine; `what` says what was awaited).
-async fn until<T, F, Fut>(what: &str, mut f: F) -> Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<Option<T>>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let last = f().await;
-        if let Ok(Some(v)) = last {
-            return Ok(v);
-        }
-        if tokio::time::Instant::now() > deadline {
-            bail!(
-                "timed out after 30 s waiting for {what} (last: {:?})",
-                last.err()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// Every endpoint's first address with its `ready` condition.
-fn readiness(slices: &[EndpointSlice]) -> BTreeMap<String, bool> {
-    slices
-        .iter()
-        .flat_map(|s| &s.endpoints)
-        .map(|e| {
-            let ready = e.conditions.as_ref().and_then(|c| c.ready).unwrap_or(false);
-            (e.addresses[0].clone(), ready)
-        })
-        .collect()
-}
-
-fn ready_map(entries: &[(&str, bool)]) -> BTreeMap<String, bool> {
-    entries.iter().map(|(ip, r)| (ip.to_string(), *r)).collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_services_slices_list_its_pods_with_their_readiness() -> Result<()> {
-    let env = Env::start().await?;
+    let env = Env::with_endpointslice_controller().await?;
     let svc = env
         .create_service(
             "web",
@@ -181,10 +66,10 @@ async fn a_services_slices_list_its_pods_with_their_readiness() -> Result<()> {
     env.create_pod("other-0", "other", "10.1.0.99", &[], true)
         .await?;
 
-    let want = ready_map(&[("10.1.0.10", true), ("10.1.0.11", false)]);
+    let want = readiness_of(&[("10.1.0.10", true), ("10.1.0.11", false)]);
     let slices = env
         .slices_until("web", "web's two pods in its slices", |s| {
-            readiness(s) == want
+            slice_readiness(s) == want
         })
         .await?;
     assert_eq!(slices.len(), 1);
@@ -225,15 +110,17 @@ async fn a_services_slices_list_its_pods_with_their_readiness() -> Result<()> {
 
     env.set_ready("web-0", false).await?;
     env.set_ready("web-1", true).await?;
-    let flipped = ready_map(&[("10.1.0.10", false), ("10.1.0.11", true)]);
-    env.slices_until("web", "readiness to flip", |s| readiness(s) == flipped)
-        .await?;
+    let flipped = readiness_of(&[("10.1.0.10", false), ("10.1.0.11", true)]);
+    env.slices_until("web", "readiness to flip", |s| {
+        slice_readiness(s) == flipped
+    })
+    .await?;
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn named_target_ports_resolve_per_pod_into_separate_slices() -> Result<()> {
-    let env = Env::start().await?;
+    let env = Env::with_endpointslice_controller().await?;
     env.create_service(
         "api",
         json!([{"name": "web", "port": 80, "targetPort": "http"}]),
@@ -273,7 +160,7 @@ async fn named_target_ports_resolve_per_pod_into_separate_slices() -> Result<()>
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_fifty_pods_split_into_three_slices_and_deleted_pods_leave() -> Result<()> {
-    let env = Env::start().await?;
+    let env = Env::with_endpointslice_controller().await?;
     env.create_service("big", json!([{"port": 80}])).await?;
     futures::stream::iter(0..250)
         .map(|i| {
@@ -307,6 +194,6 @@ async fn two_hundred_fifty_pods_split_into_three_slices_and_deleted_pods_leave()
         3,
         "a removal rewrites a slice, it does not add one"
     );
-    assert!(!readiness(&slices).contains_key("10.3.0.8"));
+    assert!(!slice_readiness(&slices).contains_key("10.3.0.8"));
     Ok(())
 }

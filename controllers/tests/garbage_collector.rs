@@ -2,13 +2,13 @@
 //! controller manager started in-process, driven with the kubectl commands a user types.
 //! Pods stay unscheduled (no scheduler or kubelet here), so they are deleted at once.
 
+mod support;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::{Result, bail};
-use ferrokube_controllers::Config;
-use ferrokube_tests::Cluster;
+use anyhow::Result;
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
@@ -16,50 +16,9 @@ use kube::api::{ListParams, PostParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
-use tokio::sync::oneshot;
-
-/// A cluster with the controller manager running against it.
-struct Env {
-    cluster: Cluster,
-    client: kube::Client,
-    _stop: oneshot::Sender<()>,
-}
+use support::{Env, until};
 
 impl Env {
-    async fn start() -> Result<Env> {
-        let cluster = Cluster::start()?;
-        let client = cluster.client().await?;
-        let (stop, stopped) = oneshot::channel::<()>();
-        ferrokube_controllers::start(
-            Config {
-                kubeconfig: Some(cluster.kubeconfig().to_path_buf()),
-                leader_elect: false,
-                health_addr: None,
-                ..Default::default()
-            },
-            async move {
-                let _ = stopped.await;
-            },
-        )
-        .await?;
-        Ok(Env {
-            cluster,
-            client,
-            _stop: stop,
-        })
-    }
-
-    fn kubectl(&self, args: &[&str]) -> Result<String> {
-        self.cluster.kubectl_ok(args)
-    }
-
-    fn api<K>(&self) -> Api<K>
-    where
-        K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
-    {
-        Api::namespaced(self.client.clone(), "default")
-    }
-
     async fn pods(&self, app: &str) -> Result<Vec<Pod>> {
         let lp = ListParams::default().labels(&format!("app={app}"));
         Ok(self.api::<Pod>().list(&lp).await?.items)
@@ -86,31 +45,9 @@ impl Env {
     }
 }
 
-/// Polls `f` until it yields `Some` (every 100 ms, at most 30 s; `what` says what was awaited).
-async fn until<T, F, Fut>(what: &str, mut f: F) -> Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<Option<T>>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let last = f().await;
-        if let Ok(Some(v)) = last {
-            return Ok(v);
-        }
-        if tokio::time::Instant::now() > deadline {
-            bail!(
-                "timed out after 30 s waiting for {what} (last: {:?})",
-                last.err()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleting_a_deployment_removes_its_replicasets_and_pods() -> Result<()> {
-    let env = Env::start().await?;
+    let env = Env::start(&["*"]).await?;
     env.deployment_with_three_pods("web").await?;
     assert_eq!(env.replicasets("web").await?.len(), 1);
 
@@ -125,7 +62,7 @@ async fn deleting_a_deployment_removes_its_replicasets_and_pods() -> Result<()> 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cascade_orphan_keeps_the_replicaset_and_pods_without_the_owner_reference() -> Result<()> {
-    let env = Env::start().await?;
+    let env = Env::start(&["*"]).await?;
     env.deployment_with_three_pods("web").await?;
 
     // kubectl waits until the Deployment is gone, i.e. until the orphan finalizer is removed.
@@ -161,7 +98,7 @@ async fn cascade_orphan_keeps_the_replicaset_and_pods_without_the_owner_referenc
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cascade_foreground_deletes_the_dependents_before_the_owner() -> Result<()> {
-    let env = Env::start().await?;
+    let env = Env::start(&["*"]).await?;
     env.deployment_with_three_pods("web").await?;
 
     // Record the resourceVersion (the store's revision) of every deletion.
@@ -224,7 +161,7 @@ where
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_configmap_whose_owner_is_deleted_is_collected() -> Result<()> {
-    let env = Env::start().await?;
+    let env = Env::start(&["*"]).await?;
     let configmaps = env.api::<ConfigMap>();
     let owner = configmaps
         .create(

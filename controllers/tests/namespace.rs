@@ -2,77 +2,24 @@
 //! controller manager started in-process; `kubectl delete namespace` empties the namespace
 //! and finishes, and the namespace's conditions say what is holding it up.
 
+mod support;
+
 use std::time::Duration;
 
-use anyhow::{Result, bail};
-use ferrokube_controllers::Config;
-use ferrokube_tests::Cluster;
+use anyhow::Result;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, NamespaceCondition};
 use kube::Api;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::json;
-use tokio::sync::oneshot;
+use support::{Env, until_within};
 
-struct Env {
-    cluster: Cluster,
-    client: kube::Client,
-    _stop: oneshot::Sender<()>,
-}
-
-impl Env {
-    async fn start() -> Result<Env> {
-        let cluster = Cluster::start()?;
-        let client = cluster.client().await?;
-        let (stop, stopped) = oneshot::channel::<()>();
-        ferrokube_controllers::start(
-            Config {
-                kubeconfig: Some(cluster.kubeconfig().to_path_buf()),
-                leader_elect: false,
-                health_addr: None,
-                ..Default::default()
-            },
-            async move {
-                let _ = stopped.await;
-            },
-        )
-        .await?;
-        Ok(Env {
-            cluster,
-            client,
-            _stop: stop,
-        })
-    }
-
-    fn kubectl(&self, args: &[&str]) -> Result<String> {
-        self.cluster.kubectl_ok(args)
-    }
-}
-
-/// Polls `f` until it yields `Some` (every 100 ms, at most 40 s; `what` says what was awaited).
-async fn until<T, F, Fut>(what: &str, mut f: F) -> Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<Option<T>>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
-    loop {
-        let last = f().await;
-        if let Ok(Some(v)) = last {
-            return Ok(v);
-        }
-        if tokio::time::Instant::now() > deadline {
-            bail!(
-                "timed out after 40 s waiting for {what} (last: {:?})",
-                last.err()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
+/// How long a namespace's deletion may take on a loaded machine: every resource type is
+/// listed and emptied.
+const DELETION: Duration = Duration::from_secs(40);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleting_a_namespace_removes_its_content_and_then_the_namespace() -> Result<()> {
-    let env = Env::start().await?;
+    let env = Env::start(&["*"]).await?;
     env.kubectl(&["create", "namespace", "shop"])?;
     env.kubectl(&[
         "create",
@@ -101,7 +48,7 @@ async fn deleting_a_namespace_removes_its_content_and_then_the_namespace() -> Re
         "shop",
         "--tcp=80",
     ])?;
-    until("the deployment's pods", || async {
+    until_within("the deployment's pods", DELETION, || async {
         let out = env.kubectl(&["get", "pods", "-n", "shop", "-o", "name"])?;
         Ok((out.lines().count() == 2).then_some(()))
     })
@@ -143,7 +90,7 @@ fn condition<'a>(ns: &'a Namespace, type_: &str) -> Option<&'a NamespaceConditio
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conditions_report_content_held_by_a_finalizer_until_it_is_released() -> Result<()> {
-    let env = Env::start().await?;
+    let env = Env::start(&["*"]).await?;
     let namespaces: Api<Namespace> = Api::all(env.client.clone());
     env.kubectl(&["create", "namespace", "held"])?;
     let configmaps: Api<ConfigMap> = Api::namespaced(env.client.clone(), "held");
@@ -158,12 +105,16 @@ async fn conditions_report_content_held_by_a_finalizer_until_it_is_released() ->
 
     namespaces.delete("held", &DeleteParams::default()).await?;
 
-    let ns = until("the namespace to report the held content", || async {
-        let ns = namespaces.get("held").await?;
-        let held =
-            condition(&ns, "NamespaceFinalizersRemaining").is_some_and(|c| c.status == "True");
-        Ok(held.then_some(ns))
-    })
+    let ns = until_within(
+        "the namespace to report the held content",
+        DELETION,
+        || async {
+            let ns = namespaces.get("held").await?;
+            let held =
+                condition(&ns, "NamespaceFinalizersRemaining").is_some_and(|c| c.status == "True");
+            Ok(held.then_some(ns))
+        },
+    )
     .await?;
     let status = ns.status.clone().unwrap_or_default();
     assert_eq!(status.phase.as_deref(), Some("Terminating"));
@@ -200,7 +151,7 @@ async fn conditions_report_content_held_by_a_finalizer_until_it_is_released() ->
             &Patch::Merge(json!({"metadata": {"finalizers": null}})),
         )
         .await?;
-    until("the namespace to be gone", || async {
+    until_within("the namespace to be gone", DELETION, || async {
         Ok(namespaces.get_opt("held").await?.is_none().then_some(()))
     })
     .await

@@ -3,21 +3,26 @@
 //! eviction, Deployment and ReplicaSet controllers; a 1 s monitor period and a 4.5 s grace
 //! period) and simulated nodes whose heartbeats the tests stop and resume.
 
-use std::future::Future;
+mod support;
+
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use ferrokube_controllers::Config;
 use ferrokube_controllers::nodelifecycle;
 use ferrokube_kubelet::{NodeOptions, SimNodes, start_sim_nodes};
-use ferrokube_tests::{Cluster, ferrokube_bin};
+use ferrokube_tests::ferrokube_bin;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Event, Node, Pod};
+use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::Api;
 use kube::api::{ListParams, PostParams};
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
+use support::{Env, ready as running_and_ready, until_within};
+
+/// How long a wait may take: the grace period plus scheduling and start-up on a loaded
+/// machine.
+const GRACE: Duration = Duration::from_secs(45);
 
 /// The scheduler binary, killed (by its own pid) when dropped.
 struct Scheduler(Child);
@@ -29,19 +34,45 @@ impl Drop for Scheduler {
     }
 }
 
-struct Env {
-    client: kube::Client,
+/// A cluster with the scheduler binary and simulated nodes besides the controller manager.
+struct Lifecycle {
     nodes: SimNodes,
     _scheduler: Scheduler,
-    _stop: oneshot::Sender<()>,
-    _cluster: Cluster,
+    env: Env,
 }
 
-impl Env {
+impl std::ops::Deref for Lifecycle {
+    type Target = Env;
+
+    fn deref(&self) -> &Env {
+        &self.env
+    }
+}
+
+impl Lifecycle {
     /// A cluster with simulated nodes `names`, all in zone `zone-a`.
-    async fn start(names: &[&str]) -> Result<Env> {
-        let cluster = Cluster::start()?;
-        let client = cluster.client().await?;
+    async fn start(names: &[&str]) -> Result<Lifecycle> {
+        let env = Env::start_with(Config {
+            controllers: [
+                "nodelifecycle",
+                "taint-eviction-controller",
+                "deployment",
+                "replicaset",
+            ]
+            .map(String::from)
+            .to_vec(),
+            leader_elect: false,
+            health_addr: None,
+            node_lifecycle: nodelifecycle::Settings {
+                monitor_period: Duration::from_secs(1),
+                grace_period: Duration::from_millis(4500),
+                startup_grace_period: Duration::from_secs(10),
+                ..Default::default()
+            },
+            ..Default::default()
+        })
+        .await?;
+        let cluster = &env.cluster;
         let scheduler = Scheduler(
             Command::new(ferrokube_bin())
                 .args(["scheduler", "--leader-elect=false", "--secure-port", "0"])
@@ -51,33 +82,6 @@ impl Env {
                 .stderr(Stdio::null())
                 .spawn()?,
         );
-        let (stop, stopped) = oneshot::channel::<()>();
-        ferrokube_controllers::start(
-            Config {
-                kubeconfig: Some(cluster.kubeconfig().to_path_buf()),
-                controllers: [
-                    "nodelifecycle",
-                    "taint-eviction-controller",
-                    "deployment",
-                    "replicaset",
-                ]
-                .map(String::from)
-                .to_vec(),
-                leader_elect: false,
-                health_addr: None,
-                node_lifecycle: nodelifecycle::Settings {
-                    monitor_period: Duration::from_secs(1),
-                    grace_period: Duration::from_millis(4500),
-                    startup_grace_period: Duration::from_secs(10),
-                    ..Default::default()
-                },
-                ..Default::default()
-            },
-            async move {
-                let _ = stopped.await;
-            },
-        )
-        .await?;
         let mut options = NodeOptions {
             lease_renew_interval: Duration::from_millis(300),
             node_status_update_frequency: Duration::from_millis(300),
@@ -91,18 +95,16 @@ impl Env {
         options.sim.start_delay = Duration::from_millis(100);
         options.sim.stop_delay = Duration::from_millis(100);
         let names = names.iter().map(|n| n.to_string()).collect();
-        let nodes = start_sim_nodes(client.clone(), names, options).await?;
-        Ok(Env {
-            client,
+        let nodes = start_sim_nodes(env.client.clone(), names, options).await?;
+        Ok(Lifecycle {
             nodes,
             _scheduler: scheduler,
-            _stop: stop,
-            _cluster: cluster,
+            env,
         })
     }
 
     fn pods(&self) -> Api<Pod> {
-        Api::namespaced(self.client.clone(), "default")
+        self.api()
     }
 
     fn node_api(&self) -> Api<Node> {
@@ -142,25 +144,6 @@ impl Env {
             .map(|t| format!("{}:{}", t.key, t.effect))
             .collect())
     }
-
-    async fn events(&self, reason: &str) -> Result<Vec<String>> {
-        let events: Api<Event> = Api::namespaced(self.client.clone(), "default");
-        Ok(events
-            .list(&ListParams::default())
-            .await?
-            .items
-            .into_iter()
-            .filter(|e| e.reason.as_deref() == Some(reason))
-            .filter_map(|e| e.message)
-            .collect())
-    }
-}
-
-fn running_and_ready(p: &Pod) -> bool {
-    p.status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
 }
 
 fn node_of(p: &Pod) -> String {
@@ -179,36 +162,13 @@ fn tolerate_unreachable_for(seconds: i64) -> Value {
     ])
 }
 
-/// Polls `f` until it yields `Some` (every 200 ms, at most 45 s: the grace period plus
-/// scheduling and start-up on a loaded machine; `what` says what was awaited).
-async fn until<T, F, Fut>(what: &str, mut f: F) -> Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<Option<T>>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(45);
-    loop {
-        let last = f().await;
-        if let Ok(Some(v)) = last {
-            return Ok(v);
-        }
-        if tokio::time::Instant::now() > deadline {
-            bail!(
-                "timed out after 45 s waiting for {what} (last: {:?})",
-                last.err()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 const UNREACHABLE_NO_SCHEDULE: &str = "node.kubernetes.io/unreachable:NoSchedule";
 const UNREACHABLE_NO_EXECUTE: &str = "node.kubernetes.io/unreachable:NoExecute";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silent_node_is_tainted_its_pods_move_and_it_heals_when_heartbeats_return() -> Result<()>
 {
-    let env = Env::start(&["node-a", "node-b", "node-c"]).await?;
+    let env = Lifecycle::start(&["node-a", "node-b", "node-c"]).await?;
     let deployment: Deployment = serde_json::from_value(json!({
         "metadata": {"name": "web"},
         "spec": {"replicas": 6, "selector": {"matchLabels": {"app": "web"}},
@@ -218,7 +178,7 @@ async fn a_silent_node_is_tainted_its_pods_move_and_it_heals_when_heartbeats_ret
     Api::<Deployment>::namespaced(env.client.clone(), "default")
         .create(&PostParams::default(), &deployment)
         .await?;
-    let pods = until("six ready web pods", || async {
+    let pods = until_within("six ready web pods", GRACE, || async {
         let pods = env.live_pods("web").await?;
         Ok((pods.len() == 6 && pods.iter().all(running_and_ready)).then_some(pods))
     })
@@ -232,12 +192,16 @@ async fn a_silent_node_is_tainted_its_pods_move_and_it_heals_when_heartbeats_ret
 
     assert!(env.nodes.stop_heartbeat(&victim));
 
-    until("the silent node to turn Unknown and be tainted", || async {
-        let taints = env.taints(&victim).await?;
-        let tainted = taints.iter().any(|t| t == UNREACHABLE_NO_SCHEDULE)
-            && taints.iter().any(|t| t == UNREACHABLE_NO_EXECUTE);
-        Ok((env.ready(&victim).await?.as_deref() == Some("Unknown") && tainted).then_some(()))
-    })
+    until_within(
+        "the silent node to turn Unknown and be tainted",
+        GRACE,
+        || async {
+            let taints = env.taints(&victim).await?;
+            let tainted = taints.iter().any(|t| t == UNREACHABLE_NO_SCHEDULE)
+                && taints.iter().any(|t| t == UNREACHABLE_NO_EXECUTE);
+            Ok((env.ready(&victim).await?.as_deref() == Some("Unknown") && tainted).then_some(()))
+        },
+    )
     .await?;
     let node = env.node_api().get(&victim).await?;
     let ready = node
@@ -253,23 +217,27 @@ async fn a_silent_node_is_tainted_its_pods_move_and_it_heals_when_heartbeats_ret
         Some("Kubelet stopped posting node status.")
     );
 
-    let moved = until("six ready web pods, none on the silent node", || async {
-        let pods = env.live_pods("web").await?;
-        let ok = pods.len() == 6
-            && pods.iter().all(running_and_ready)
-            && pods.iter().all(|p| node_of(p) != victim);
-        Ok(ok.then_some(pods))
-    })
+    let moved = until_within(
+        "six ready web pods, none on the silent node",
+        GRACE,
+        || async {
+            let pods = env.live_pods("web").await?;
+            let ok = pods.len() == 6
+                && pods.iter().all(running_and_ready)
+                && pods.iter().all(|p| node_of(p) != victim);
+            Ok(ok.then_some(pods))
+        },
+    )
     .await?;
     assert!(moved.iter().all(|p| node_of(p) != victim));
-    let evictions = env.events("TaintManagerEviction").await?;
+    let evictions = env.event_messages("TaintManagerEviction").await?;
     assert!(
         evictions
             .iter()
             .any(|m| m.starts_with("Marking for deletion Pod default/web-")),
         "{evictions:?}"
     );
-    let not_ready = env.events("NodeNotReady").await?;
+    let not_ready = env.event_messages("NodeNotReady").await?;
     assert!(
         not_ready.contains(&format!("Node {victim} status is now: NodeNotReady")),
         "{not_ready:?}"
@@ -281,11 +249,15 @@ async fn a_silent_node_is_tainted_its_pods_move_and_it_heals_when_heartbeats_ret
     );
 
     assert!(env.nodes.resume_heartbeat(&victim));
-    until("the node to be Ready and untainted again", || async {
-        let taints = env.taints(&victim).await?;
-        let untainted = !taints.iter().any(|t| t.starts_with("node.kubernetes.io/"));
-        Ok((env.ready(&victim).await?.as_deref() == Some("True") && untainted).then_some(()))
-    })
+    until_within(
+        "the node to be Ready and untainted again",
+        GRACE,
+        || async {
+            let taints = env.taints(&victim).await?;
+            let untainted = !taints.iter().any(|t| t.starts_with("node.kubernetes.io/"));
+            Ok((env.ready(&victim).await?.as_deref() == Some("True") && untainted).then_some(()))
+        },
+    )
     .await?;
     Ok(())
 }
@@ -293,7 +265,7 @@ async fn a_silent_node_is_tainted_its_pods_move_and_it_heals_when_heartbeats_ret
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_node_failing_at_once_evicts_nothing() -> Result<()> {
     let names = ["node-a", "node-b", "node-c"];
-    let env = Env::start(&names).await?;
+    let env = Lifecycle::start(&names).await?;
     for (i, node) in names.iter().enumerate() {
         let pod: Pod = serde_json::from_value(json!({
             "metadata": {"name": format!("pod-{i}"), "labels": {"app": "pinned"}},
@@ -301,7 +273,7 @@ async fn every_node_failing_at_once_evicts_nothing() -> Result<()> {
                 "containers": [{"name": "c", "image": "busybox"}]}}))?;
         env.pods().create(&PostParams::default(), &pod).await?;
     }
-    until("three running pods", || async {
+    until_within("three running pods", GRACE, || async {
         let pods = env.live_pods("pinned").await?;
         Ok((pods.len() == 3 && pods.iter().all(running_and_ready)).then_some(()))
     })
@@ -310,7 +282,7 @@ async fn every_node_failing_at_once_evicts_nothing() -> Result<()> {
     for node in names {
         env.nodes.stop_heartbeat(node);
     }
-    until("every node Unknown and unschedulable", || async {
+    until_within("every node Unknown and unschedulable", GRACE, || async {
         for node in names {
             let unknown = env.ready(node).await?.as_deref() == Some("Unknown");
             if !unknown
@@ -341,7 +313,7 @@ async fn every_node_failing_at_once_evicts_nothing() -> Result<()> {
     for node in names {
         env.nodes.resume_heartbeat(node);
     }
-    until("every node Ready and untainted again", || async {
+    until_within("every node Ready and untainted again", GRACE, || async {
         for node in names {
             let ready = env.ready(node).await?.as_deref() == Some("True");
             if !ready || !env.taints(node).await?.is_empty() {

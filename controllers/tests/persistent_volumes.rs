@@ -3,53 +3,31 @@
 //! in-process. There is no scheduler here, so tests play its VolumeBinding plugin by setting
 //! `volume.kubernetes.io/selected-node` on delayed-binding claims.
 
-use std::future::Future;
-use std::time::Duration;
+mod support;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use ferrokube_controllers::Config;
-use ferrokube_tests::Cluster;
 use k8s_openapi::api::core::v1::{Event, Node, PersistentVolume, PersistentVolumeClaim};
 use k8s_openapi::api::storage::v1::StorageClass;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
 use serde_json::json;
-use tokio::sync::oneshot;
+use support::{Env, until};
 
 /// Where this suite's `local-path` volumes live (only written into PV specs).
 const BASE_DIR: &str = "/srv/ferrokube-test-volumes";
 
-/// A cluster with the binder and the provisioner running against it.
-struct Env {
-    _cluster: Cluster,
-    client: kube::Client,
-    _stop: oneshot::Sender<()>,
-}
-
 impl Env {
-    async fn start() -> Result<Env> {
-        let cluster = Cluster::start()?;
-        let client = cluster.client().await?;
-        let (stop, stopped) = oneshot::channel::<()>();
-        ferrokube_controllers::start(
-            Config {
-                kubeconfig: Some(cluster.kubeconfig().to_path_buf()),
-                controllers: vec!["persistentvolume-binder".into(), "local-path".into()],
-                local_path_base_dir: BASE_DIR.into(),
-                leader_elect: false,
-                health_addr: None,
-                ..Default::default()
-            },
-            async move {
-                let _ = stopped.await;
-            },
-        )
-        .await?;
-        Ok(Env {
-            _cluster: cluster,
-            client,
-            _stop: stop,
+    /// A cluster running only the PersistentVolume binder and the `local-path` provisioner.
+    async fn with_volume_controllers() -> Result<Env> {
+        Env::start_with(Config {
+            controllers: vec!["persistentvolume-binder".into(), "local-path".into()],
+            local_path_base_dir: BASE_DIR.into(),
+            leader_elect: false,
+            health_addr: None,
+            ..Default::default()
         })
+        .await
     }
 
     fn volumes(&self) -> Api<PersistentVolume> {
@@ -57,7 +35,7 @@ impl Env {
     }
 
     fn claims(&self) -> Api<PersistentVolumeClaim> {
-        Api::namespaced(self.client.clone(), "default")
+        self.api()
     }
 
     /// Creates a hostPath volume of `size` in class `class` with reclaim `policy`.
@@ -150,31 +128,9 @@ fn volume_name(c: &PersistentVolumeClaim) -> String {
         .unwrap_or_default()
 }
 
-/// Polls `f` until it yields `Some` (every 100 ms, at most 30 s; `what` says what was awaited).
-async fn until<T, F, Fut>(what: &str, mut f: F) -> Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<Option<T>>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let last = f().await;
-        if let Ok(Some(v)) = last {
-            return Ok(v);
-        }
-        if tokio::time::Instant::now() > deadline {
-            bail!(
-                "timed out after 30 s waiting for {what} (last error: {:?})",
-                last.err()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_claim_binds_to_the_smallest_available_volume_that_fits() -> Result<()> {
-    let env = Env::start().await?;
+    let env = Env::with_volume_controllers().await?;
     env.create_volume("small", "1Gi", "manual", "Retain")
         .await?;
     env.create_volume("large", "10Gi", "manual", "Retain")
@@ -183,6 +139,10 @@ async fn a_claim_binds_to_the_smallest_available_volume_that_fits() -> Result<()
         .await?;
     env.create_volume("other-class", "4Gi", "fast", "Retain")
         .await?;
+    // Available means the binder has seen the volume, so the claim has every one to pick from.
+    for v in ["small", "large", "medium", "other-class"] {
+        env.volume_in_phase(v, "Available").await?;
+    }
     env.create_claim("data", "3Gi", json!({"storageClassName": "manual"}))
         .await?;
 
@@ -219,7 +179,7 @@ async fn a_claim_binds_to_the_smallest_available_volume_that_fits() -> Result<()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_claim_naming_a_volume_binds_to_that_volume() -> Result<()> {
-    let env = Env::start().await?;
+    let env = Env::with_volume_controllers().await?;
     env.create_volume("exact", "1Gi", "manual", "Retain")
         .await?;
     env.create_volume("chosen", "10Gi", "manual", "Retain")
@@ -264,7 +224,7 @@ async fn a_claim_naming_a_volume_binds_to_that_volume() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_claim_on_the_default_local_path_class_is_provisioned_on_the_selected_node() -> Result<()>
 {
-    let env = Env::start().await?;
+    let env = Env::with_volume_controllers().await?;
     let classes: Api<StorageClass> = Api::all(env.client.clone());
     let class = until("the local-path StorageClass", || async {
         Ok(classes.get_opt("local-path").await?)
@@ -358,7 +318,7 @@ async fn a_claim_on_the_default_local_path_class_is_provisioned_on_the_selected_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retained_volume_stays_released_after_its_claim_is_deleted() -> Result<()> {
-    let env = Env::start().await?;
+    let env = Env::with_volume_controllers().await?;
     env.create_volume("keep", "1Gi", "manual", "Retain").await?;
     env.create_claim("logs", "1Gi", json!({"storageClassName": "manual"}))
         .await?;
@@ -393,7 +353,7 @@ async fn a_retained_volume_stays_released_after_its_claim_is_deleted() -> Result
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_claim_with_no_class_and_no_volume_reports_failed_binding() -> Result<()> {
-    let env = Env::start().await?;
+    let env = Env::with_volume_controllers().await?;
     env.create_claim("lonely", "1Gi", json!({"storageClassName": ""}))
         .await?;
     assert_eq!(

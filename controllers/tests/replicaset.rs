@@ -2,60 +2,21 @@
 //! controller manager started in-process against its admin kubeconfig. Pods stay unscheduled
 //! (there is no scheduler or kubelet here); tests play the kubelet by writing `pods/status`.
 
+mod support;
+
 use std::collections::BTreeSet;
-use std::future::Future;
 use std::time::Duration;
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context as _, Result};
 use ferrokube_controllers::Config;
-use ferrokube_tests::Cluster;
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::{Event, Pod};
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
 use serde_json::json;
-use tokio::sync::oneshot;
-
-/// A cluster with the controller manager running against it.
-struct Env {
-    cluster: Cluster,
-    client: kube::Client,
-    health: std::net::SocketAddr,
-    _stop: oneshot::Sender<()>,
-}
+use support::{Env, until};
 
 impl Env {
-    async fn start() -> Result<Env> {
-        Self::start_with(Config {
-            leader_elect: false,
-            ..Default::default()
-        })
-        .await
-    }
-
-    async fn start_with(config: Config) -> Result<Env> {
-        let cluster = Cluster::start()?;
-        let client = cluster.client().await?;
-        let (stop, stopped) = oneshot::channel::<()>();
-        let running = ferrokube_controllers::start(
-            Config {
-                kubeconfig: Some(cluster.kubeconfig().to_path_buf()),
-                health_addr: Some(([127, 0, 0, 1], 0).into()),
-                ..config
-            },
-            async move {
-                let _ = stopped.await;
-            },
-        )
-        .await?;
-        Ok(Env {
-            cluster,
-            client,
-            health: running.health_addr.context("health address")?,
-            _stop: stop,
-        })
-    }
-
     fn pods(&self) -> Api<Pod> {
         Api::namespaced(self.client.clone(), "default")
     }
@@ -156,28 +117,6 @@ fn names(pods: &[Pod]) -> BTreeSet<String> {
     pods.iter().map(|p| p.name_any()).collect()
 }
 
-/// Polls `f` until it yields `Some` (every 100 ms, at most 30 s; `what` says what was awaited).
-async fn until<T, F, Fut>(what: &str, mut f: F) -> Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<Option<T>>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let last = f().await;
-        if let Ok(Some(v)) = last {
-            return Ok(v);
-        }
-        if tokio::time::Instant::now() > deadline {
-            bail!(
-                "timed out after 30 s waiting for {what} (last: {:?})",
-                last.err()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// Waits until the ReplicaSet's status has caught up with its spec and its pods.
 async fn settled(env: &Env, name: &str, replicas: i32) -> Result<ReplicaSet> {
     until(&format!("{name} to report {replicas} replicas"), || async {
@@ -193,7 +132,7 @@ async fn settled(env: &Env, name: &str, replicas: i32) -> Result<ReplicaSet> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replicaset_of_three_creates_exactly_three_owned_pods() -> Result<()> {
-    let env = Env::start().await?;
+    let env = Env::start(&["*"]).await?;
     env.create_rs("web", 3, 0).await?;
     let rs = settled(&env, "web", 3).await?;
     let pods = env.active_pods("web").await?;
@@ -245,7 +184,7 @@ async fn a_replicaset_of_three_creates_exactly_three_owned_pods() -> Result<()> 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scaling_down_deletes_the_pods_that_are_not_ready() -> Result<()> {
-    let env = Env::start().await?;
+    let env = Env::start(&["*"]).await?;
     env.create_rs("web", 3, 0).await?;
     settled(&env, "web", 3).await?;
     let pods = env.active_pods("web").await?;
@@ -282,7 +221,7 @@ async fn scaling_down_deletes_the_pods_that_are_not_ready() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_orphan_pod_matching_the_selector_is_adopted() -> Result<()> {
-    let env = Env::start().await?;
+    let env = Env::start(&["*"]).await?;
     env.cluster.kubectl_stdin(
         &["apply", "-f", "-"],
         r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"stray","labels":{"app":"web"}},
@@ -306,7 +245,7 @@ async fn an_orphan_pod_matching_the_selector_is_adopted() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pod_whose_labels_stop_matching_is_released_and_replaced() -> Result<()> {
-    let env = Env::start().await?;
+    let env = Env::start(&["*"]).await?;
     let rs = env.create_rs("web", 2, 0).await?;
     settled(&env, "web", 2).await?;
     let before = env.owned_pods(&rs).await?;
@@ -338,7 +277,7 @@ async fn a_pod_whose_labels_stop_matching_is_released_and_replaced() -> Result<(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deleted_pod_is_replaced() -> Result<()> {
-    let env = Env::start().await?;
+    let env = Env::start(&["*"]).await?;
     let rs = env.create_rs("web", 2, 0).await?;
     settled(&env, "web", 2).await?;
     let before = names(&env.owned_pods(&rs).await?);
@@ -362,7 +301,7 @@ async fn a_deleted_pod_is_replaced() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_counts_ready_and_available_pods_and_tracks_the_generation() -> Result<()> {
-    let env = Env::start().await?;
+    let env = Env::start(&["*"]).await?;
     env.create_rs("web", 3, 3600).await?;
     let rs = settled(&env, "web", 3).await?;
     let s = rs.status.clone().unwrap_or_default();
@@ -418,7 +357,7 @@ async fn status_counts_ready_and_available_pods_and_tracks_the_generation() -> R
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pod_becomes_available_once_ready_for_min_ready_seconds() -> Result<()> {
-    let env = Env::start().await?;
+    let env = Env::start(&["*"]).await?;
     env.create_rs("web", 1, 1).await?;
     settled(&env, "web", 1).await?;
     let pod = env.active_pods("web").await?[0].name_any();
@@ -439,9 +378,11 @@ async fn the_elected_manager_serves_health_and_queue_metrics() -> Result<()> {
         leader_elect_lease_duration: Duration::from_secs(3),
         leader_elect_renew_deadline: Duration::from_secs(2),
         leader_elect_retry_period: Duration::from_millis(500),
+        health_addr: Some(([127, 0, 0, 1], 0).into()),
         ..Default::default()
     })
     .await?;
+    let health = env.health.context("health address")?;
     env.create_rs("web", 2, 0).await?;
     settled(&env, "web", 2).await?;
     let lease = env.cluster.kubectl_ok(&[
@@ -454,12 +395,9 @@ async fn the_elected_manager_serves_health_and_queue_metrics() -> Result<()> {
         "jsonpath={.spec.holderIdentity}",
     ])?;
     assert!(lease.contains('_'), "holder is <host>_<uuid>: {lease:?}");
-    assert_eq!(
-        http_get(env.health, "/healthz").await?,
-        (200, "ok".to_string())
-    );
-    assert_eq!(http_get(env.health, "/readyz").await?.0, 200);
-    let (code, metrics) = http_get(env.health, "/metrics").await?;
+    assert_eq!(http_get(health, "/healthz").await?, (200, "ok".to_string()));
+    assert_eq!(http_get(health, "/readyz").await?.0, 200);
+    let (code, metrics) = http_get(health, "/metrics").await?;
     assert_eq!(code, 200);
     for want in [
         "workqueue_adds_total{name=\"replicaset\"}",
@@ -496,7 +434,7 @@ async fn http_get(addr: std::net::SocketAddr, path: &str) -> Result<(u16, String
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_large_replicaset_scales_up_and_down_without_duplicate_creates_or_deletes() -> Result<()>
 {
-    let env = Env::start().await?;
+    let env = Env::start(&["*"]).await?;
     env.create_rs("big", 40, 0).await?;
     settled(&env, "big", 40).await?;
     assert_eq!(env.active_pods("big").await?.len(), 40);

@@ -5,13 +5,14 @@
 //! Running and Ready unless their image is `broken`; a pod watch records the order in which
 //! pods appear, turn ready and go.
 
+mod support;
+
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
-use ferrokube_controllers::Config;
-use ferrokube_tests::{Cluster, eventually};
+use ferrokube_tests::eventually;
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{ControllerRevision, StatefulSet};
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
@@ -19,56 +20,9 @@ use kube::api::{ListParams, Patch, PatchParams};
 use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
 use serde_json::json;
-use tokio::sync::oneshot;
-
-struct Env {
-    cluster: Cluster,
-    client: kube::Client,
-    _stop: oneshot::Sender<()>,
-    kubelet: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        self.kubelet.abort();
-    }
-}
+use support::{Env, image, ready};
 
 impl Env {
-    async fn start() -> Result<Env> {
-        let cluster = Cluster::start()?;
-        let client = cluster.client().await?;
-        let (stop, stopped) = oneshot::channel::<()>();
-        ferrokube_controllers::start(
-            Config {
-                kubeconfig: Some(cluster.kubeconfig().to_path_buf()),
-                leader_elect: false,
-                health_addr: None,
-                ..Default::default()
-            },
-            async move {
-                let _ = stopped.await;
-            },
-        )
-        .await?;
-        let kubelet = tokio::spawn(fake_kubelet(client.clone()));
-        Ok(Env {
-            cluster,
-            client,
-            _stop: stop,
-            kubelet,
-        })
-    }
-
-    fn kubectl(&self, args: &[&str]) -> Result<String> {
-        self.cluster.kubectl_ok(args)
-    }
-
-    fn apply(&self, manifest: serde_json::Value) -> Result<String> {
-        self.cluster
-            .kubectl_stdin(&["apply", "-f", "-"], &manifest.to_string())
-    }
-
     fn rollout_status(&self) -> Result<String> {
         self.kubectl(&["rollout", "status", "statefulset/web", "--timeout=60s"])
     }
@@ -147,52 +101,6 @@ impl Env {
     }
 }
 
-fn image(pod: &Pod) -> String {
-    pod.spec
-        .as_ref()
-        .and_then(|s| s.containers.first())
-        .and_then(|c| c.image.clone())
-        .unwrap_or_default()
-}
-
-fn ready(pod: &Pod) -> bool {
-    pod.status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
-}
-
-/// Marks every pending pod whose image is not `broken` Running and Ready (and leaves pods
-/// that have started, failed or succeeded alone).
-async fn fake_kubelet(client: kube::Client) {
-    let pods: Api<Pod> = Api::namespaced(client, "default");
-    loop {
-        if let Ok(list) = pods.list(&ListParams::default()).await {
-            for pod in list.items {
-                let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
-                let started = !matches!(phase, None | Some("Pending"));
-                if started || image(&pod) == "broken" || pod.metadata.deletion_timestamp.is_some() {
-                    continue;
-                }
-                let now = jiff::Timestamp::now()
-                    .strftime("%Y-%m-%dT%H:%M:%SZ")
-                    .to_string();
-                let status = json!({"status": {"phase": "Running", "conditions": [
-                    {"type": "Ready", "status": "True", "lastTransitionTime": now}
-                ]}});
-                let _ = pods
-                    .patch_status(
-                        &pod.name_any(),
-                        &PatchParams::default(),
-                        &Patch::Merge(&status),
-                    )
-                    .await;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// What a pod watch saw, in order: `created web-0`, `ready web-0`, `deleted web-2`, ...
 fn watch_history(client: &kube::Client) -> Arc<Mutex<Vec<String>>> {
     let seen = Arc::new(Mutex::new(Vec::new()));
@@ -259,7 +167,7 @@ fn claim_templates() -> serde_json::Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_statefulset_of_three_comes_up_in_order_with_stable_identities() -> Result<()> {
-    let env = Env::start().await?;
+    let env = Env::start(&["*"]).await?.with_fake_kubelet();
     let history = watch_history(&env.client);
     env.apply(web(3, "nginx:1", json!({})))?;
     let out = env.rollout_status()?;
@@ -338,7 +246,7 @@ async fn a_statefulset_of_three_comes_up_in_order_with_stable_identities() -> Re
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parallel_pod_management_creates_every_pod_without_waiting() -> Result<()> {
-    let env = Env::start().await?;
+    let env = Env::start(&["*"]).await?.with_fake_kubelet();
     env.apply(web(3, "broken", json!({"podManagementPolicy": "Parallel"})))?;
     env.until("all three pods of a Parallel set, none ready", || async {
         Ok(env.pods().await?.keys().cloned().collect::<Vec<_>>() == ["web-0", "web-1", "web-2"])
@@ -350,7 +258,7 @@ async fn parallel_pod_management_creates_every_pod_without_waiting() -> Result<(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scaling_down_removes_the_highest_ordinal_first() -> Result<()> {
-    let env = Env::start().await?;
+    let env = Env::start(&["*"]).await?.with_fake_kubelet();
     env.apply(web(3, "nginx:1", json!({})))?;
     env.rollout_status()?;
     let history = watch_history(&env.client);
@@ -375,7 +283,7 @@ async fn scaling_down_removes_the_highest_ordinal_first() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_partitioned_update_touches_only_ordinals_at_or_above_the_partition() -> Result<()> {
-    let env = Env::start().await?;
+    let env = Env::start(&["*"]).await?.with_fake_kubelet();
     env.apply(web(3, "nginx:1", json!({})))?;
     env.rollout_status()?;
     let first_revision = env.set().await?.status.and_then(|s| s.current_revision);
@@ -427,7 +335,7 @@ async fn a_partitioned_update_touches_only_ordinals_at_or_above_the_partition() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rollout_undo_restores_the_previous_template() -> Result<()> {
-    let env = Env::start().await?;
+    let env = Env::start(&["*"]).await?.with_fake_kubelet();
     env.apply(web(3, "nginx:1", json!({})))?;
     env.rollout_status()?;
     env.kubectl(&["set", "image", "statefulset/web", "nginx=nginx:2"])?;
@@ -455,7 +363,7 @@ async fn rollout_undo_restores_the_previous_template() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deleted_pod_comes_back_with_the_same_name() -> Result<()> {
-    let env = Env::start().await?;
+    let env = Env::start(&["*"]).await?.with_fake_kubelet();
     env.apply(web(3, "nginx:1", json!({})))?;
     env.rollout_status()?;
     let before = env.pods().await?;
@@ -473,7 +381,7 @@ async fn a_deleted_pod_comes_back_with_the_same_name() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn claims_scaled_away_are_deleted_and_claims_of_a_deleted_set_kept() -> Result<()> {
-    let env = Env::start().await?;
+    let env = Env::start(&["*"]).await?.with_fake_kubelet();
     env.apply(web(
         3,
         "nginx:1",
@@ -530,7 +438,7 @@ async fn claims_scaled_away_are_deleted_and_claims_of_a_deleted_set_kept() -> Re
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn claims_are_kept_on_scale_down_and_deleted_with_the_set() -> Result<()> {
-    let env = Env::start().await?;
+    let env = Env::start(&["*"]).await?.with_fake_kubelet();
     env.apply(web(
         2,
         "nginx:1",
@@ -574,7 +482,7 @@ impl Drop for Child {
 }
 
 /// Runs `ferrokube <args>` against the cluster, logging to `<scratch>/<log>`.
-fn component(cluster: &Cluster, log: &str, args: &[&str]) -> Result<Child> {
+fn component(cluster: &ferrokube_tests::Cluster, log: &str, args: &[&str]) -> Result<Child> {
     let out = std::fs::File::create(cluster.scratch().join(log))?;
     let child = std::process::Command::new(ferrokube_tests::ferrokube_bin())
         .args(args)
@@ -587,33 +495,19 @@ fn component(cluster: &Cluster, log: &str, args: &[&str]) -> Result<Child> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the scheduler's VolumeBinding plugin, the PV binder and the local-path provisioner (issue 4, storage), in progress"]
 async fn each_claim_of_a_set_on_simulated_nodes_becomes_bound() -> Result<()> {
-    let cluster = Cluster::start()?;
-    let client = cluster.client().await?;
-    let (_stop, stopped) = oneshot::channel::<()>();
-    ferrokube_controllers::start(
-        Config {
-            kubeconfig: Some(cluster.kubeconfig().to_path_buf()),
-            leader_elect: false,
-            health_addr: None,
-            ..Default::default()
-        },
-        async move {
-            let _ = stopped.await;
-        },
-    )
-    .await?;
+    let env = Env::start(&["*"]).await?;
+    let (cluster, client) = (&env.cluster, env.client.clone());
     let scratch = cluster.scratch().to_path_buf();
     let root = scratch.join("kubelet");
     let logs = scratch.join("pod-logs");
     let _scheduler = component(
-        &cluster,
+        cluster,
         "scheduler.log",
         &["scheduler", "--leader-elect=false", "--secure-port", "0"],
     )?;
     let _kubelet = component(
-        &cluster,
+        cluster,
         "kubelet.log",
         &[
             "kubelet",
@@ -677,7 +571,7 @@ async fn each_claim_of_a_set_on_simulated_nodes_becomes_bound() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_pod_is_recreated_with_the_same_name() -> Result<()> {
-    let env = Env::start().await?;
+    let env = Env::start(&["*"]).await?.with_fake_kubelet();
     env.apply(web(3, "nginx:1", json!({})))?;
     env.rollout_status()?;
     let before = env.pods().await?;
@@ -716,7 +610,7 @@ async fn a_failed_pod_is_recreated_with_the_same_name() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_delete_updates_a_pod_only_when_the_user_deletes_it() -> Result<()> {
-    let env = Env::start().await?;
+    let env = Env::start(&["*"]).await?.with_fake_kubelet();
     env.apply(web(
         2,
         "nginx:1",

@@ -3,67 +3,38 @@
 //! Node `NoExecute` themselves and give their pods a finalizer, so an evicted pod stays
 //! visible (terminating, with its `DisruptionTarget` condition) for the assertions.
 
-use std::future::Future;
-use std::time::Duration;
+mod support;
 
-use anyhow::{Result, bail};
-use ferrokube_controllers::Config;
-use ferrokube_tests::Cluster;
-use k8s_openapi::api::core::v1::{Event, Node, Pod};
-use kube::api::{ListParams, Patch, PatchParams, PostParams};
+use anyhow::Result;
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::api::{ListParams, Patch, PatchParams};
 use kube::{Api, ResourceExt};
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
+use support::{Env, until};
 
 const TAINT: &str = "example.com/broken";
 
-struct Env {
-    _cluster: Cluster,
-    client: kube::Client,
-    _stop: oneshot::Sender<()>,
-}
-
 impl Env {
-    async fn start() -> Result<Env> {
-        let cluster = Cluster::start()?;
-        let client = cluster.client().await?;
-        let (stop, stopped) = oneshot::channel::<()>();
-        ferrokube_controllers::start(
-            Config {
-                kubeconfig: Some(cluster.kubeconfig().to_path_buf()),
-                controllers: vec!["taint-eviction-controller".into()],
-                leader_elect: false,
-                health_addr: None,
-                ..Default::default()
-            },
-            async move {
-                let _ = stopped.await;
-            },
-        )
-        .await?;
-        let node: Node = serde_json::from_value(json!({"metadata": {"name": "node-a"}}))?;
-        Api::<Node>::all(client.clone())
-            .create(&PostParams::default(), &node)
+    /// A cluster running only the taint-eviction controller, with one Node, node-a.
+    async fn with_taint_eviction() -> Result<Env> {
+        let env = Env::start(&["taint-eviction-controller"]).await?;
+        env.create_node(json!({"metadata": {"name": "node-a"}}))
             .await?;
-        Ok(Env {
-            _cluster: cluster,
-            client,
-            _stop: stop,
-        })
+        Ok(env)
     }
 
     fn pods(&self) -> Api<Pod> {
-        Api::namespaced(self.client.clone(), "default")
+        self.api()
     }
 
     /// Creates a pod on node-a (held by a finalizer) with `tolerations`.
-    async fn create_pod(&self, name: &str, tolerations: Value) -> Result<()> {
-        let pod: Pod = serde_json::from_value(json!({
+    async fn create_pod_tolerating(&self, name: &str, tolerations: Value) -> Result<()> {
+        self.create::<Pod>(json!({
             "metadata": {"name": name, "finalizers": ["example.com/keep"]},
             "spec": {"nodeName": "node-a", "tolerations": tolerations,
                 "containers": [{"name": "c", "image": "busybox"}]},
-        }))?;
-        self.pods().create(&PostParams::default(), &pod).await?;
+        }))
+        .await?;
         Ok(())
     }
 
@@ -84,48 +55,13 @@ impl Env {
             .deletion_timestamp
             .is_some())
     }
-
-    async fn event_messages(&self, reason: &str) -> Result<Vec<String>> {
-        let events: Api<Event> = Api::namespaced(self.client.clone(), "default");
-        Ok(events
-            .list(&ListParams::default())
-            .await?
-            .items
-            .into_iter()
-            .filter(|e| e.reason.as_deref() == Some(reason))
-            .filter_map(|e| e.message)
-            .collect())
-    }
-}
-
-/// Polls `f` until it yields `Some` (every 100 ms, at most 30 s: a generous bound for a loaded
-/// machine; `what` says what was awaited).
-async fn until<T, F, Fut>(what: &str, mut f: F) -> Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<Option<T>>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let last = f().await;
-        if let Ok(Some(v)) = last {
-            return Ok(v);
-        }
-        if tokio::time::Instant::now() > deadline {
-            bail!(
-                "timed out after 30 s waiting for {what} (last: {:?})",
-                last.err()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pod_that_does_not_tolerate_a_no_execute_taint_is_evicted_at_once() -> Result<()> {
-    let env = Env::start().await?;
-    env.create_pod("intolerant", json!([])).await?;
-    env.create_pod(
+    let env = Env::with_taint_eviction().await?;
+    env.create_pod_tolerating("intolerant", json!([])).await?;
+    env.create_pod_tolerating(
         "tolerant",
         json!([{"key": TAINT, "operator": "Exists", "effect": "NoExecute"}]),
     )
@@ -170,13 +106,14 @@ async fn a_pod_that_does_not_tolerate_a_no_execute_taint_is_evicted_at_once() ->
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pods_stay_until_their_toleration_seconds_pass_and_untainting_cancels_the_deletion()
 -> Result<()> {
-    let env = Env::start().await?;
+    let env = Env::with_taint_eviction().await?;
     let tolerate_for = |seconds: i64| {
         json!([{"key": TAINT, "operator": "Exists", "effect": "NoExecute",
             "tolerationSeconds": seconds}])
     };
-    env.create_pod("brief", tolerate_for(3)).await?;
-    env.create_pod("patient", tolerate_for(60)).await?;
+    env.create_pod_tolerating("brief", tolerate_for(3)).await?;
+    env.create_pod_tolerating("patient", tolerate_for(60))
+        .await?;
 
     env.set_taints(json!([{"key": TAINT, "effect": "NoExecute"}]))
         .await?;

@@ -391,16 +391,41 @@ fn kubeconfig_ca(path: Option<&std::path::Path>) -> Option<String> {
     std::fs::read_to_string(cluster.certificate_authority?).ok()
 }
 
+/// A node whose pods run on a CRI runtime, with its kubelet server when one is configured.
+pub struct CriNode {
+    /// The Node's name.
+    pub name: String,
+    node: RunningNode,
+    server: Option<server::RunningServer>,
+}
+
+impl CriNode {
+    /// The address the node's kubelet server listens on (None without a server).
+    pub fn server_address(&self) -> Option<std::net::SocketAddr> {
+        self.server.as_ref().map(|s| s.addr)
+    }
+
+    /// Stops the node's loops and its server (its pods keep running, as when a kubelet
+    /// exits).
+    pub async fn stop(self) {
+        if let Some(s) = self.server {
+            s.stop().await;
+        }
+        self.node.stop().await;
+    }
+}
+
 /// Starts one node whose pods run on the CRI runtime at `endpoint` (containerd); it is
 /// registered (and Ready) when this returns. Its capacity is the machine's, its runtime
-/// version the one CRI `Version` reports, and its pods' containers found running from an
-/// earlier kubelet are adopted.
+/// version the one CRI `Version` reports, its pods' containers found running from an
+/// earlier kubelet are adopted, and with `options.server` it serves `:10250` (logs, exec)
+/// on its node IP as simulated nodes do.
 pub async fn start_cri_node(
     client: kube::Client,
     name: String,
     options: NodeOptions,
     endpoint: &str,
-) -> Result<RunningNode, Error> {
+) -> Result<CriNode, Error> {
     let cri = runtime::cri::CriRuntime::connect(endpoint, Duration::from_secs(1)).await?;
     let version = cri.version().await?;
     let host = HostInfo::detect();
@@ -410,14 +435,45 @@ pub async fn start_cri_node(
     {
         options.node_ip = ip;
     }
-    let mut ctx = sim_context(&client, name, 0, 1, &options, &host, 10250)?;
+    let listener = match &options.server {
+        Some(opts) => Some(server::bind(options.node_ip.into(), opts.port).await?),
+        None => None,
+    };
+    let port = match &listener {
+        Some(l) => l.local_addr().map(|a| a.port()).unwrap_or(10250),
+        None => 10250,
+    };
+    let mut ctx = sim_context(&client, name, 0, 1, &options, &host, port)?;
     ctx.runtime = Arc::new(cri);
     ctx.runtime_name = version.name.clone();
     ctx.runtime_version = version.node_info();
     ctx.host = host;
     ctx.pod_cidr = None;
     ctx.capacity.extend(runtime::cri::machine_capacity());
-    node::start(ctx).await
+    let node_server = server::NodeServer::new(
+        ctx.node_name.clone(),
+        ctx.client.clone(),
+        ctx.runtime.clone(),
+        ctx.runtime_name.clone(),
+    );
+    let node = node::start(ctx).await?;
+    let server = match (listener, &options.server) {
+        (Some(l), Some(opts)) => {
+            match server::start(l, opts, node_server, options.node_ip.into()) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    node.stop().await;
+                    return Err(e.into());
+                }
+            }
+        }
+        _ => None,
+    };
+    Ok(CriNode {
+        name: node.name.clone(),
+        node,
+        server,
+    })
 }
 
 /// Runs the kubelet until `shutdown` resolves.

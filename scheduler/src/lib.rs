@@ -9,14 +9,15 @@
 //! [`scheduler`] cycle over the [`queue`] until shutdown.
 //!
 //! The pieces follow upstream's framework: [`queue`] (active, backoff, unschedulable and gated
-//! pods), [`cache`] and [`snapshot`] (node infos with the requests of their pods),
-//! [`framework`] (extension-point traits, plugin registry, profile runtime), [`plugins`] (the
+//! pods, moved back by the [`cluster_event`]s their rejecting plugins registered for),
+//! [`cache`] and [`snapshot`] (node infos with the requests of their pods), [`framework`] (extension-point traits, plugin registry, profile runtime), [`plugins`] (the
 //! default plugins with upstream's semantics and weights), [`events`] (what users see) and
 //! [`resource`] (the request arithmetic).
 
 #![warn(missing_docs)]
 
 pub mod cache;
+pub mod cluster_event;
 pub mod config;
 pub mod events;
 pub mod framework;

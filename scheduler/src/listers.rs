@@ -2,7 +2,8 @@
 //! `namespaceSelector`), Services, ReplicaSets, StatefulSets and ReplicationControllers (for
 //! the default spreading selector), PersistentVolumeClaims, PersistentVolumes and
 //! StorageClasses (for the volume plugins). [`Listers::start`] runs one informer per kind for
-//! as long as any clone of the [`Listers`] lives.
+//! as long as any clone of the [`Listers`] lives; [`Listers::start_with_events`] also reports
+//! the changes that can make unschedulable pods schedulable.
 
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -17,7 +18,10 @@ use kube::runtime::reflector::store::Writer;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Api, Resource};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
+
+use crate::cluster_event::{ActionType, ClusterEvent, WatchedKind};
+use ferrokube_controllers::informer::Change;
 
 /// Read-only caches of the cluster objects plugins consult; `None` where nothing is watched
 /// (unit tests), which plugins treat as "no such object".
@@ -67,6 +71,47 @@ where
     Some(store)
 }
 
+/// Like [`watch_all`], also turning the kind's changes into [`ClusterEvent`]s on `events`.
+fn watch_all_with_events<K>(
+    client: &kube::Client,
+    stop: &watch::Receiver<bool>,
+    events: Option<&mpsc::UnboundedSender<ClusterEvent>>,
+) -> Option<Store<K>>
+where
+    K: Resource<DynamicType = ()>
+        + WatchedKind
+        + Clone
+        + Debug
+        + Send
+        + Sync
+        + serde::de::DeserializeOwned
+        + 'static,
+{
+    let Some(events) = events.cloned() else {
+        return watch_all(client, stop);
+    };
+    let mut informer = Informer::<K>::new(Api::all(client.clone()), watcher::Config::default());
+    let store = informer.store();
+    let mut changes = informer.subscribe();
+    informer.spawn(stop.clone());
+    tokio::spawn(async move {
+        while let Some(change) = changes.recv().await {
+            let action = match change {
+                Change::Added(_) => ActionType::ADD,
+                Change::Updated { old, new } if K::relevant_update(&old, &new) => {
+                    ActionType::UPDATE_OTHER
+                }
+                Change::Updated { .. } => continue,
+                Change::Deleted(_) => ActionType::DELETE,
+            };
+            if events.send(ClusterEvent::new(K::RESOURCE, action)).is_err() {
+                return;
+            }
+        }
+    });
+    Some(store)
+}
+
 /// A store holding `objects` (for unit tests and tools).
 pub fn store_of<K>(objects: impl IntoIterator<Item = K>) -> Option<Store<K>>
 where
@@ -96,16 +141,26 @@ impl Listers {
     /// Starts one informer per kind on `client` (they run in the background, on the current
     /// tokio runtime, until every clone of the returned value is dropped).
     pub fn start(client: &kube::Client) -> Self {
+        Self::start_with_events(client, None)
+    }
+
+    /// Like [`Listers::start`]; Namespace, PersistentVolumeClaim, PersistentVolume and
+    /// StorageClass changes that plugins care about are also sent to `events`.
+    pub fn start_with_events(
+        client: &kube::Client,
+        events: Option<mpsc::UnboundedSender<ClusterEvent>>,
+    ) -> Self {
         let (tx, rx) = watch::channel(false);
+        let ev = events.as_ref();
         Listers {
-            namespaces: watch_all(client, &rx),
+            namespaces: watch_all_with_events(client, &rx, ev),
             services: watch_all(client, &rx),
             replica_sets: watch_all(client, &rx),
             stateful_sets: watch_all(client, &rx),
             replication_controllers: watch_all(client, &rx),
-            persistent_volume_claims: watch_all(client, &rx),
-            persistent_volumes: watch_all(client, &rx),
-            storage_classes: watch_all(client, &rx),
+            persistent_volume_claims: watch_all_with_events(client, &rx, ev),
+            persistent_volumes: watch_all_with_events(client, &rx, ev),
+            storage_classes: watch_all_with_events(client, &rx, ev),
             _running: Some(Arc::new(StopOnDrop(tx))),
         }
     }

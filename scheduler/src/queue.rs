@@ -4,7 +4,7 @@
 //! regardless) and the gated pods (kept out until PreEnqueue lets them in).
 
 use std::cmp::Ordering;
-use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::collections::{BTreeSet, BinaryHeap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -12,6 +12,8 @@ use k8s_openapi::api::core::v1::Pod;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+pub use crate::cluster_event::ClusterEvent;
+use crate::cluster_event::worth_requeuing;
 use crate::framework::{Status, pod_key};
 use crate::plugins::default_preemption::priority;
 
@@ -31,20 +33,14 @@ pub struct QueuedPodInfo {
     pub timestamp: Instant,
     /// The scheduling cycle of its last attempt.
     pub cycle: u64,
+    /// The plugins that rejected it in its last attempt: only cluster events they registered
+    /// for move it back (none: any event does).
+    pub unschedulable_plugins: BTreeSet<&'static str>,
 }
 
-/// The cluster events that move unschedulable pods back (upstream's `ClusterEvent`s).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ClusterEvent {
-    /// A node was added.
-    NodeAdd,
-    /// A node's schedulable properties changed.
-    NodeUpdate,
-    /// A pod bound to a node went away.
-    AssignedPodDelete,
-    /// The periodic flush of pods unschedulable for too long.
-    UnschedulableTimeout,
-}
+/// Cluster events kept while pods are in flight, at most (older ones are summarised as
+/// "something happened up to this cycle").
+const MAX_IN_FLIGHT_EVENTS: usize = 4096;
 
 /// Lets pods into the active queue (the profile's PreEnqueue plugins).
 pub type PreEnqueue = Box<dyn Fn(&Pod) -> Status + Send + Sync>;
@@ -83,8 +79,48 @@ struct Inner {
     updated_in_flight: HashSet<String>,
     seq: u64,
     scheduling_cycle: u64,
-    move_request_cycle: u64,
+    /// Cluster events since the oldest in-flight attempt started, with the cycle they came in.
+    in_flight_events: VecDeque<(u64, ClusterEvent)>,
+    /// Pods whose attempt started at or before this cycle count as having seen an event.
+    dropped_events_cycle: u64,
     closed: bool,
+}
+
+impl Inner {
+    /// Whether an event that could help a pod rejected by `plugins` came since `cycle`.
+    fn event_since(&self, cycle: u64, plugins: &BTreeSet<&'static str>) -> bool {
+        cycle <= self.dropped_events_cycle
+            || self
+                .in_flight_events
+                .iter()
+                .rev()
+                .take_while(|(c, _)| *c >= cycle)
+                .any(|(_, e)| worth_requeuing(plugins, e))
+    }
+
+    /// Forgets events no in-flight attempt can still be told about.
+    fn prune_events(&mut self) {
+        if self.in_flight.is_empty() {
+            self.in_flight_events.clear();
+            return;
+        }
+        if self.in_flight_events.len() < MAX_IN_FLIGHT_EVENTS {
+            return;
+        }
+        let oldest = self.in_flight.values().map(|i| i.cycle).min().unwrap_or(0);
+        while self
+            .in_flight_events
+            .front()
+            .is_some_and(|(c, _)| *c < oldest)
+        {
+            self.in_flight_events.pop_front();
+        }
+        while self.in_flight_events.len() >= MAX_IN_FLIGHT_EVENTS {
+            if let Some((c, _)) = self.in_flight_events.pop_front() {
+                self.dropped_events_cycle = self.dropped_events_cycle.max(c);
+            }
+        }
+    }
 }
 
 /// Sizes of the queue's parts, for `/metrics`.
@@ -179,6 +215,7 @@ impl SchedulingQueue {
             initial_attempt: now,
             timestamp: now,
             cycle: 0,
+            unschedulable_plugins: BTreeSet::new(),
         };
         self.to_active_or_gated(&mut inner, key, info);
     }
@@ -241,6 +278,7 @@ impl SchedulingQueue {
         inner.gated.remove(&key);
         inner.in_flight.remove(&key);
         inner.updated_in_flight.remove(&key);
+        inner.prune_events();
     }
 
     /// Waits for the next pod to schedule; None once closed.
@@ -272,9 +310,10 @@ impl SchedulingQueue {
         }
     }
 
-    /// The pod's attempt failed: it waits among the unschedulable pods, or in the backoff
-    /// queue when it failed for an internal error, was updated, or a cluster event came
-    /// during its attempt. A pod deleted meanwhile is dropped.
+    /// The pod's attempt failed (rejected by `info.unschedulable_plugins`): it waits among
+    /// the unschedulable pods, or in the backoff queue when it failed for an internal error,
+    /// was updated, or a cluster event one of those plugins cares about came during its
+    /// attempt. A pod deleted meanwhile is dropped.
     pub fn add_unschedulable(&self, info: QueuedPodInfo, unschedulable: bool) {
         let key = pod_key(&info.pod);
         let mut inner = self.lock();
@@ -282,12 +321,15 @@ impl SchedulingQueue {
             return;
         };
         current.timestamp = Instant::now();
+        current.unschedulable_plugins = info.unschedulable_plugins;
         let updated = inner.updated_in_flight.remove(&key);
-        if unschedulable && !updated && inner.move_request_cycle < info.cycle {
+        let missed_event = inner.event_since(info.cycle, &current.unschedulable_plugins);
+        if unschedulable && !updated && !missed_event {
             inner.unschedulable.insert(key, current);
         } else {
             inner.backoff.insert(key, current);
         }
+        inner.prune_events();
     }
 
     /// The pod's attempt ended (bound, or given up on).
@@ -296,15 +338,33 @@ impl SchedulingQueue {
         let mut inner = self.lock();
         inner.in_flight.remove(&key);
         inner.updated_in_flight.remove(&key);
+        inner.prune_events();
     }
 
-    /// A cluster event: every unschedulable pod goes to the backoff queue if still backing
-    /// off, else to the active queue.
-    pub fn move_all_to_active_or_backoff(&self, _event: ClusterEvent) {
+    /// A cluster event (upstream's `MoveAllToActiveOrBackoffQueue` with queueing hints):
+    /// every unschedulable pod rejected by a plugin that registered for the event goes to
+    /// the backoff queue if still backing off, else to the active queue; pods in flight
+    /// remember it for when their attempt fails.
+    pub fn move_all_to_active_or_backoff(&self, event: ClusterEvent) {
         let mut inner = self.lock();
-        let pods: Vec<(String, QueuedPodInfo)> = inner.unschedulable.drain().collect();
-        self.requeue(&mut inner, pods);
-        inner.move_request_cycle = inner.scheduling_cycle;
+        if !inner.unschedulable.is_empty() {
+            let keys: Vec<String> = inner
+                .unschedulable
+                .iter()
+                .filter(|(_, i)| worth_requeuing(&i.unschedulable_plugins, &event))
+                .map(|(k, _)| k.clone())
+                .collect();
+            let pods = keys
+                .into_iter()
+                .filter_map(|k| inner.unschedulable.remove(&k).map(|i| (k, i)))
+                .collect();
+            self.requeue(&mut inner, pods);
+        }
+        if !inner.in_flight.is_empty() {
+            let cycle = inner.scheduling_cycle;
+            inner.in_flight_events.push_back((cycle, event));
+            inner.prune_events();
+        }
     }
 
     fn requeue(&self, inner: &mut Inner, pods: Vec<(String, QueuedPodInfo)>) {
@@ -371,10 +431,15 @@ impl SchedulingQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cluster_event::{ActionType, EventResource};
     use crate::framework::PreEnqueuePlugin;
     use crate::plugins::scheduling_gates::SchedulingGates;
     use crate::plugins::testing::pod;
     use k8s_openapi::api::core::v1::PodSchedulingGate;
+
+    fn node_add() -> ClusterEvent {
+        ClusterEvent::new(EventResource::Node, ActionType::ADD)
+    }
 
     fn queue() -> SchedulingQueue {
         SchedulingQueue::new(Box::new(|p| SchedulingGates.pre_enqueue(p)))
@@ -431,7 +496,7 @@ mod tests {
         let info = q.pop().await.unwrap();
         q.add_unschedulable(info, true);
         assert_eq!(q.sizes().unschedulable, 1);
-        q.move_all_to_active_or_backoff(ClusterEvent::NodeAdd);
+        q.move_all_to_active_or_backoff(node_add());
         assert_eq!(q.sizes().backoff, 1, "still within its 1 s backoff");
         tokio::time::advance(Duration::from_millis(1001)).await;
         q.flush();
@@ -443,9 +508,42 @@ mod tests {
         let q = queue();
         q.add(with_priority("p", 0));
         let info = q.pop().await.unwrap();
-        q.move_all_to_active_or_backoff(ClusterEvent::NodeAdd);
+        q.move_all_to_active_or_backoff(node_add());
         q.add_unschedulable(info, true);
         assert_eq!(q.sizes().backoff, 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn only_events_its_rejecting_plugins_registered_for_move_a_pod() {
+        let q = queue();
+        q.add(with_priority("p", 0));
+        let mut info = q.pop().await.unwrap();
+        info.unschedulable_plugins.insert("VolumeBinding");
+        q.add_unschedulable(info, true);
+        q.move_all_to_active_or_backoff(ClusterEvent::new(
+            EventResource::AssignedPod,
+            ActionType::DELETE,
+        ));
+        assert_eq!(q.sizes().unschedulable, 1, "a pod deletion frees no claim");
+        q.move_all_to_active_or_backoff(ClusterEvent::new(
+            EventResource::PersistentVolumeClaim,
+            ActionType::ADD,
+        ));
+        assert_eq!(q.sizes().backoff, 1, "a new claim may be the missing one");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_irrelevant_event_during_the_attempt_leaves_the_pod_unschedulable() {
+        let q = queue();
+        q.add(with_priority("p", 0));
+        let mut info = q.pop().await.unwrap();
+        q.move_all_to_active_or_backoff(ClusterEvent::new(
+            EventResource::StorageClass,
+            ActionType::ADD,
+        ));
+        info.unschedulable_plugins.insert("NodeResourcesFit");
+        q.add_unschedulable(info, true);
+        assert_eq!(q.sizes().unschedulable, 1);
     }
 
     #[tokio::test(start_paused = true)]

@@ -46,7 +46,8 @@ pub async fn start(
     let mut registry = Registry::default();
     let metrics = Metrics::new(&mut registry);
     let nominator = Arc::new(Nominator::default());
-    let listers = crate::listers::Listers::start(&client);
+    let (cluster_events, mut cluster_event_rx) = tokio::sync::mpsc::unbounded_channel();
+    let listers = crate::listers::Listers::start_with_events(&client, Some(cluster_events));
     listers
         .wait_until_synced(std::time::Duration::from_secs(30))
         .await;
@@ -62,6 +63,7 @@ pub async fn start(
             .percentage_of_nodes_to_score
             .unwrap_or(config.percentage_of_nodes_to_score);
         framework.nominator = nominator.clone();
+        framework.metrics = Some(metrics.clone());
         let recorder = Recorder::new(client.clone(), &spec.profile.scheduler_name, None);
         schedulers.push(Arc::new(Scheduler::new(
             Arc::new(framework),
@@ -69,6 +71,17 @@ pub async fn start(
             recorder,
             metrics.clone(),
         )));
+    }
+    {
+        // Weak: the listers (and so this channel's senders) live as long as the schedulers.
+        let schedulers: Vec<_> = schedulers.iter().map(Arc::downgrade).collect();
+        tokio::spawn(async move {
+            while let Some(event) = cluster_event_rx.recv().await {
+                for s in schedulers.iter().filter_map(std::sync::Weak::upgrade) {
+                    s.queue().move_all_to_active_or_backoff(event);
+                }
+            }
+        });
     }
     let ready = Readiness::default();
     let (stop_tx, stop_rx) = watch::channel(false);

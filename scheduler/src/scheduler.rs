@@ -13,10 +13,13 @@ use tokio::time::Instant;
 use tracing::{Instrument, debug, info, info_span};
 
 use crate::cache::Cache;
+use crate::cluster_event::{
+    ActionType, ClusterEvent, EventResource, assigned_pod_update, node_update,
+};
 use crate::events::{self, REASON_SCHEDULER_ERROR, REASON_UNSCHEDULABLE};
 use crate::framework::{CycleState, Framework, pod_key};
-use crate::metrics::Metrics;
-use crate::queue::{ClusterEvent, QueuedPodInfo, SchedulingQueue};
+use crate::metrics::{Metrics, PLUGIN_METRICS_SAMPLE_PERCENT};
+use crate::queue::{QueuedPodInfo, SchedulingQueue};
 
 /// One profile's scheduler: its framework, queue and cache.
 pub struct Scheduler {
@@ -42,25 +45,12 @@ fn terminal(pod: &Pod) -> bool {
     )
 }
 
-/// Whether a node change could make an unschedulable pod fit (upstream's
-/// `nodeSchedulingPropertiesChange`): allocatable, labels, taints, cordon or conditions.
-fn node_scheduling_properties_changed(old: &Node, new: &Node) -> bool {
-    let alloc = |n: &Node| n.status.as_ref().and_then(|s| s.allocatable.clone());
-    let conditions = |n: &Node| {
-        n.status
-            .as_ref()
-            .and_then(|s| s.conditions.as_ref())
-            .map(|c| {
-                c.iter()
-                    .map(|c| (c.type_.clone(), c.status.clone()))
-                    .collect::<Vec<_>>()
-            })
-    };
-    let spec = |n: &Node| n.spec.as_ref().map(|s| (s.unschedulable, s.taints.clone()));
-    alloc(old) != alloc(new)
-        || old.metadata.labels != new.metadata.labels
-        || spec(old) != spec(new)
-        || conditions(old) != conditions(new)
+fn pod_event(action: ActionType) -> ClusterEvent {
+    ClusterEvent::new(EventResource::AssignedPod, action)
+}
+
+fn node_event(action: ActionType) -> ClusterEvent {
+    ClusterEvent::new(EventResource::Node, action)
 }
 
 impl Scheduler {
@@ -111,6 +101,8 @@ impl Scheduler {
                 if assigned(&pod) {
                     if !terminal(&pod) {
                         self.cache().add_or_update_pod(pod);
+                        self.queue
+                            .move_all_to_active_or_backoff(pod_event(ActionType::ADD));
                     }
                 } else if self.responsible_for(&pod) && !terminal(&pod) {
                     self.queue.add(pod);
@@ -122,12 +114,20 @@ impl Scheduler {
                         self.queue.delete(&new);
                         self.framework.nominator.remove(&new);
                     }
+                    let event = if !assigned(&old) {
+                        Some(ActionType::ADD)
+                    } else if terminal(&new) {
+                        (!terminal(&old)).then_some(ActionType::DELETE)
+                    } else {
+                        assigned_pod_update(&old, &new)
+                    };
                     if terminal(&new) {
                         self.cache().remove_pod(&new);
-                        self.queue
-                            .move_all_to_active_or_backoff(ClusterEvent::AssignedPodDelete);
                     } else {
                         self.cache().add_or_update_pod(new);
+                    }
+                    if let Some(action) = event {
+                        self.queue.move_all_to_active_or_backoff(pod_event(action));
                     }
                 } else if self.responsible_for(&new) {
                     let nominated = |p: &Pod| {
@@ -152,7 +152,7 @@ impl Scheduler {
                 if assigned(&pod) {
                     self.cache().remove_pod(&pod);
                     self.queue
-                        .move_all_to_active_or_backoff(ClusterEvent::AssignedPodDelete);
+                        .move_all_to_active_or_backoff(pod_event(ActionType::DELETE));
                 } else {
                     self.framework.nominator.remove(&pod);
                     self.queue.delete(&pod);
@@ -168,19 +168,20 @@ impl Scheduler {
             Change::Added(node) => {
                 self.cache().add_or_update_node(node);
                 self.queue
-                    .move_all_to_active_or_backoff(ClusterEvent::NodeAdd);
+                    .move_all_to_active_or_backoff(node_event(ActionType::ADD));
             }
             Change::Updated { old, new } => {
-                let relevant = node_scheduling_properties_changed(&old, &new);
+                let action = node_update(&old, &new);
                 self.cache().add_or_update_node(new);
-                if relevant {
-                    self.queue
-                        .move_all_to_active_or_backoff(ClusterEvent::NodeUpdate);
+                if let Some(action) = action {
+                    self.queue.move_all_to_active_or_backoff(node_event(action));
                 }
             }
             Change::Deleted(node) => {
                 self.cache()
                     .remove_node(node.metadata.name.as_deref().unwrap_or_default());
+                self.queue
+                    .move_all_to_active_or_backoff(node_event(ActionType::DELETE));
             }
         }
     }
@@ -217,7 +218,7 @@ impl Scheduler {
     }
 
     /// One scheduling cycle for one pod; the binding continues in the background.
-    pub async fn schedule_one(self: Arc<Self>, info: QueuedPodInfo) {
+    pub async fn schedule_one(self: Arc<Self>, mut info: QueuedPodInfo) {
         let pod = info.pod.clone();
         if pod.metadata.deletion_timestamp.is_some() {
             debug!("skipping a pod that is being deleted");
@@ -227,6 +228,7 @@ impl Scheduler {
         let start = Instant::now();
         let snapshot = self.cache().snapshot();
         let mut state = CycleState::default();
+        state.sample_plugin_metrics = rand::random_range(0..100) < PLUGIN_METRICS_SAMPLE_PERCENT;
         let result = self.framework.schedule(&mut state, &pod, &snapshot.nodes);
         drop(snapshot);
         let host = match result {
@@ -245,6 +247,7 @@ impl Scheduler {
                 if let Some(node) = &fit.nominated_node {
                     self.framework.nominator.add(pod.clone(), node);
                 }
+                info.unschedulable_plugins = fit.rejecting_plugins();
                 self.record_failure(&pod, reason, message, fit.nominated_node);
                 self.queue.add_unschedulable(info, unschedulable);
                 return;
@@ -278,6 +281,10 @@ impl Scheduler {
                 REASON_SCHEDULER_ERROR
             };
             self.record_failure(&pod, reason, permitted.message(), None);
+            info.unschedulable_plugins = [permitted.plugin]
+                .into_iter()
+                .filter(|p| !p.is_empty())
+                .collect();
             self.queue.add_unschedulable(info, unschedulable);
             return;
         }

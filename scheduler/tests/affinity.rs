@@ -4,159 +4,19 @@
 //! with upstream's FailedScheduling message; required affinity puts pods next to the pod
 //! they ask for.
 
+mod support;
+
 use std::collections::BTreeSet;
-use std::time::Duration;
 
-use anyhow::{Context, Result};
-use ferrokube_kubelet::{NodeOptions, SimNodes, start_sim_nodes};
-use ferrokube_tests::Cluster;
-use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::Pod;
-use kube::Api;
-use kube::api::{ListParams, PostParams};
+use anyhow::Result;
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
+use support::{Env, eventually, node_of, unschedulable_message};
 
-/// A cluster with our controllers, scheduler and simulated nodes; all stop when dropped.
-struct Env {
-    _cluster: Cluster,
-    client: kube::Client,
-    _nodes: SimNodes,
-    _stop: oneshot::Sender<()>,
-}
-
+/// Deployments, the scheduler and simulated nodes with these names.
 async fn env(nodes: &[&str]) -> Result<Env> {
-    let cluster = Cluster::start()?;
-    let client = cluster.client().await?;
-    let (stop, stopped) = oneshot::channel::<()>();
-    let stopped = shared_stop(stopped);
-    ferrokube_controllers::start(
-        ferrokube_controllers::Config {
-            kubeconfig: Some(cluster.kubeconfig().to_path_buf()),
-            controllers: vec!["replicaset".into(), "deployment".into()],
-            leader_elect: false,
-            health_addr: None,
-            ..Default::default()
-        },
-        stopped.clone().wait(),
-    )
-    .await?;
-    ferrokube_scheduler::start(
-        ferrokube_scheduler::Config {
-            kubeconfig: Some(cluster.kubeconfig().to_path_buf()),
-            leader_elect: false,
-            health_addr: None,
-            ..Default::default()
-        },
-        stopped.wait(),
-    )
-    .await?;
-    let mut options = NodeOptions {
-        root_dir: cluster.scratch().join("kubelet"),
-        pod_logs_dir: cluster.scratch().join("pods"),
-        ..Default::default()
-    };
-    options.sim.start_delay = Duration::from_millis(50);
-    let sim = start_sim_nodes(
-        client.clone(),
-        nodes.iter().map(|n| n.to_string()).collect(),
-        options,
-    )
-    .await?;
-    Ok(Env {
-        _cluster: cluster,
-        client,
-        _nodes: sim,
-        _stop: stop,
-    })
-}
-
-/// A stop signal several components can wait on.
-#[derive(Clone)]
-struct Shared(tokio::sync::watch::Receiver<bool>);
-
-fn shared_stop(stopped: oneshot::Receiver<()>) -> Shared {
-    let (tx, rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
-        let _ = stopped.await;
-        let _ = tx.send(true);
-    });
-    Shared(rx)
-}
-
-impl Shared {
-    async fn wait(mut self) {
-        let _ = self.0.wait_for(|s| *s).await;
-    }
-}
-
-impl Env {
-    fn pods(&self) -> Api<Pod> {
-        Api::namespaced(self.client.clone(), "default")
-    }
-
-    async fn create_deployment(&self, name: &str, replicas: i32, pod_spec: Value) -> Result<()> {
-        let mut spec = json!({"containers": [{"name": "c", "image": "busybox",
-            "command": ["sleep", "3600"]}]});
-        if let (Some(s), Some(extra)) = (spec.as_object_mut(), pod_spec.as_object()) {
-            s.extend(extra.clone());
-        }
-        let d: Deployment = serde_json::from_value(json!({
-            "metadata": {"name": name},
-            "spec": {"replicas": replicas,
-                "selector": {"matchLabels": {"app": name}},
-                "template": {"metadata": {"labels": {"app": name}}, "spec": spec}},
-        }))?;
-        Api::<Deployment>::namespaced(self.client.clone(), "default")
-            .create(&PostParams::default(), &d)
-            .await?;
-        Ok(())
-    }
-
-    async fn pods_of(&self, app: &str) -> Result<Vec<Pod>> {
-        Ok(self
-            .pods()
-            .list(&ListParams::default().labels(&format!("app={app}")))
-            .await?
-            .items)
-    }
-}
-
-fn node_of(p: &Pod) -> Option<&str> {
-    p.spec
-        .as_ref()
-        .and_then(|s| s.node_name.as_deref())
-        .filter(|n| !n.is_empty())
-}
-
-fn unschedulable_message(p: &Pod) -> Option<String> {
-    p.status
-        .as_ref()?
-        .conditions
-        .as_ref()?
-        .iter()
-        .find(|c| c.type_ == "PodScheduled" && c.status == "False")
-        .and_then(|c| c.message.clone())
-}
-
-/// Polls `f` every 100 ms until it yields, for at most 40 s (a loaded machine binds a few
-/// pods within seconds).
-async fn eventually<T, F, Fut>(what: &str, mut f: F) -> Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let poll = async {
-        loop {
-            if let Some(v) = f().await {
-                return v;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(40), poll)
-        .await
-        .with_context(|| format!("timed out waiting for {what}"))
+    let mut env = Env::with_deployments().await?;
+    env.sim_nodes(nodes, None).await?;
+    Ok(env)
 }
 
 fn anti_affinity_to_self(app: &str) -> Value {

@@ -148,6 +148,12 @@ fn the_binary_leads_through_its_lease_and_schedules() -> Result<()> {
         ),
         "{metrics}"
     );
+    assert!(
+        metrics.contains(
+            r#"scheduler_framework_extension_point_duration_seconds_count{extension_point="Bind",status="Success",profile="default-scheduler"} 1"#
+        ),
+        "the binding is timed: {metrics}"
+    );
     Ok(())
 }
 

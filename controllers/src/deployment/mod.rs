@@ -16,26 +16,24 @@ pub mod util;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
 
-use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::core::{Selector, SelectorExt};
-use kube::runtime::controller::{self, Action, Controller};
+use kube::runtime::controller::Action;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client, ResourceExt};
 use serde_json::json;
 use tokio::sync::{mpsc, watch};
-use tokio_stream::wrappers::UnboundedReceiverStream;
-use tracing::{Instrument, debug, info, info_span, warn};
+use tracing::{debug, info, info_span};
 
 use crate::events::{EventType, Recorder};
 use crate::informer::Change;
 use crate::metrics::QueueMetrics;
-use crate::retry::{self, Failures};
+use crate::retry::Failures;
+use crate::runner::{self, Retry};
 use crate::{Error, api_message, is_not_found, pod_util};
 
 /// The controller's name in `--controllers`, events (`source.component`) and metrics.
@@ -101,20 +99,9 @@ pub async fn run(
         pod_changes,
         tx,
     ));
-    let mut stopped = stop.clone();
-    Controller::for_stream(futures::stream::pending(), ctx.deployments.clone())
-        .with_config(controller::Config::default().concurrency(concurrency))
-        .reconcile_on(UnboundedReceiverStream::new(rx))
-        .graceful_shutdown_on(async move {
-            let _ = stopped.wait_for(|s| *s).await;
-        })
-        .run(reconcile, error_policy, ctx)
-        .for_each(|r| {
-            if let Err(e) = r {
-                debug!(error = %e, "deployment controller");
-            }
-            futures::future::ready(())
-        })
+    let workers = runner::Workers::new("deployment controller", concurrency, &stop);
+    workers
+        .run(ctx.deployments.clone(), rx, reconcile, error_policy, ctx)
         .await;
     router.abort();
 }
@@ -227,26 +214,21 @@ pub fn selector(d: &Deployment) -> Result<Selector, Error> {
 /// One sync of one Deployment (upstream's `syncDeployment`), in a span naming it.
 pub async fn reconcile(d: Arc<Deployment>, ctx: Arc<Context>) -> Result<Action, Error> {
     let key = pod_util::key(&d.metadata);
-    ctx.queue.started(&key);
-    let started = Instant::now();
-    let result = sync_deployment(&d, &ctx)
-        .instrument(info_span!("reconcile", deployment = %key))
-        .await;
-    ctx.queue.observe(started.elapsed());
-    if result.is_ok() {
-        ctx.failures.forget(&key);
-    }
-    result
+    let span = info_span!("reconcile", deployment = %key);
+    runner::sync(
+        &ctx.queue,
+        &ctx.failures,
+        &key,
+        span,
+        sync_deployment(&d, &ctx),
+    )
+    .await
 }
 
 /// Requeues a failed sync with per-item exponential backoff (5 ms doubling, capped at 1000 s).
 pub fn error_policy(d: Arc<Deployment>, error: &Error, ctx: Arc<Context>) -> Action {
     let key = pod_util::key(&d.metadata);
-    let n = ctx.failures.record(&key);
-    warn!(deployment = %key, error = %error, "sync failed; requeueing");
-    ctx.queue.retried();
-    ctx.queue.added(&key);
-    Action::requeue(retry::backoff(n, retry::DEFAULT_BASE))
+    Retry::warn("deployment").requeue(&ctx.queue, &ctx.failures, &key, error)
 }
 
 async fn sync_deployment(cached: &Deployment, ctx: &Context) -> Result<Action, Error> {

@@ -12,24 +12,22 @@ pub mod subsets;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
-use futures::StreamExt;
 use k8s_openapi::api::core::v1::{EndpointSubset, Endpoints, Pod, Service};
 use kube::api::{DeleteParams, PostParams};
-use kube::runtime::controller::{self, Action, Controller};
+use kube::runtime::controller::Action;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt};
 use tokio::sync::{mpsc, watch};
-use tokio_stream::wrappers::UnboundedReceiverStream;
-use tracing::{Instrument, debug, info_span, warn};
+use tracing::{debug, info_span, warn};
 
 use crate::endpointslice::util::{self, TriggerTimeTracker};
 use crate::events::{EventType, Recorder};
 use crate::informer::{Change, Informer};
 use crate::metrics::QueueMetrics;
-use crate::retry::{self, Failures};
+use crate::retry::Failures;
+use crate::runner::{self, Retry};
 use crate::{Error, api_message, is_not_found, pod_util};
 
 /// The controller's name in `--controllers`, events and metrics.
@@ -112,20 +110,9 @@ pub async fn run(
         check_leftover_endpoints(&ctx);
         let (tx, rx) = mpsc::unbounded_channel();
         let router = tokio::spawn(route(ctx.clone(), pod_changes, svc_changes, ep_changes, tx));
-        let mut stopped = stop.clone();
-        Controller::for_stream(futures::stream::pending(), ctx.services.clone())
-            .with_config(controller::Config::default().concurrency(concurrency))
-            .reconcile_on(UnboundedReceiverStream::new(rx))
-            .graceful_shutdown_on(async move {
-                let _ = stopped.wait_for(|s| *s).await;
-            })
-            .run(reconcile, error_policy, ctx)
-            .for_each(|r| {
-                if let Err(e) = r {
-                    debug!(error = %e, "endpoints controller");
-                }
-                futures::future::ready(())
-            })
+        let workers = runner::Workers::new("endpoints controller", concurrency, &stop);
+        workers
+            .run(ctx.services.clone(), rx, reconcile, error_policy, ctx)
             .await;
         router.abort();
     }
@@ -217,27 +204,23 @@ async fn route(
 /// One sync of one Service (upstream's `syncService`), in a span naming it.
 pub async fn reconcile(svc: Arc<Service>, ctx: Arc<Context>) -> Result<Action, Error> {
     let key = pod_util::key(&svc.metadata);
-    ctx.queue.started(&key);
-    let started = Instant::now();
-    let result = sync(&svc, &ctx, &key)
-        .instrument(info_span!("reconcile", service = %key))
-        .await;
-    ctx.queue.observe(started.elapsed());
-    if result.is_ok() {
-        ctx.failures.forget(&key);
-    }
-    result.map(|_| Action::await_change())
+    let span = info_span!("reconcile", service = %key);
+    runner::sync(
+        &ctx.queue,
+        &ctx.failures,
+        &key,
+        span,
+        sync(&svc, &ctx, &key),
+    )
+    .await?;
+    Ok(Action::await_change())
 }
 
 /// Requeues a failed sync with upstream's per-item exponential backoff (5 ms doubling, capped
 /// at 1000 s).
 pub fn error_policy(svc: Arc<Service>, error: &Error, ctx: Arc<Context>) -> Action {
     let key = pod_util::key(&svc.metadata);
-    let n = ctx.failures.record(&key);
-    warn!(service = %key, error = %error, "sync failed; requeueing");
-    ctx.queue.retried();
-    ctx.queue.added(&key);
-    Action::requeue(retry::backoff(n, retry::DEFAULT_BASE))
+    Retry::warn("service").requeue(&ctx.queue, &ctx.failures, &key, error)
 }
 
 /// The labels the Endpoints of `svc` carry: the Service's, the managed-by label, and the

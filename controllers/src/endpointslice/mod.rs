@@ -16,25 +16,24 @@ pub mod util;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Node, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{DeleteParams, PostParams};
-use kube::runtime::controller::{self, Action, Controller};
+use kube::runtime::controller::Action;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt};
 use tokio::sync::{mpsc, watch};
-use tokio_stream::wrappers::UnboundedReceiverStream;
-use tracing::{Instrument, debug, info_span, warn};
+use tracing::info_span;
 
 use crate::endpoint::ANNOTATION_LAST_CHANGE_TRIGGER_TIME;
 use crate::events::{EventType, Recorder};
 use crate::informer::{Change, Informer};
 use crate::metrics::QueueMetrics;
 use crate::retry::{self, Failures};
+use crate::runner::{self, Retry};
 use crate::{Error, api_message, is_not_found, pod_util};
 
 use reconciler::{LABEL_MANAGED_BY, LABEL_SERVICE_NAME, MANAGED_BY};
@@ -128,20 +127,9 @@ pub async fn run(
             slice_changes,
             tx,
         ));
-        let mut stopped = stop.clone();
-        Controller::for_stream(futures::stream::pending(), ctx.services.clone())
-            .with_config(controller::Config::default().concurrency(concurrency))
-            .reconcile_on(UnboundedReceiverStream::new(rx))
-            .graceful_shutdown_on(async move {
-                let _ = stopped.wait_for(|s| *s).await;
-            })
-            .run(reconcile, error_policy, ctx)
-            .for_each(|r| {
-                if let Err(e) = r {
-                    debug!(error = %e, "endpointslice controller");
-                }
-                futures::future::ready(())
-            })
+        let workers = runner::Workers::new("endpointslice controller", concurrency, &stop);
+        workers
+            .run(ctx.services.clone(), rx, reconcile, error_policy, ctx)
             .await;
         router.abort();
     }
@@ -233,27 +221,31 @@ async fn route(
 /// One sync of one Service (upstream's `syncService`), in a span naming it.
 pub async fn reconcile(svc: Arc<Service>, ctx: Arc<Context>) -> Result<Action, Error> {
     let key = pod_util::key(&svc.metadata);
-    ctx.queue.started(&key);
-    let started = Instant::now();
-    let result = sync(&svc, &ctx, &key)
-        .instrument(info_span!("reconcile", service = %key))
-        .await;
-    ctx.queue.observe(started.elapsed());
-    if result.is_ok() {
-        ctx.failures.forget(&key);
-    }
-    result.map(|_| Action::await_change())
+    let span = info_span!("reconcile", service = %key);
+    runner::sync(
+        &ctx.queue,
+        &ctx.failures,
+        &key,
+        span,
+        sync(&svc, &ctx, &key),
+    )
+    .await?;
+    Ok(Action::await_change())
 }
 
 /// Requeues a failed sync with upstream's per-item exponential backoff (1 s doubling, capped
 /// at 1000 s, as upstream's endpointslice queue), retrying a stale cache sooner.
 pub fn error_policy(svc: Arc<Service>, error: &Error, ctx: Arc<Context>) -> Action {
     let key = pod_util::key(&svc.metadata);
-    let n = ctx.failures.record(&key);
-    warn!(service = %key, error = %error, "sync failed; requeueing");
-    ctx.queue.retried();
-    ctx.queue.added(&key);
-    Action::requeue(backoff(n, matches!(error, Error::StaleCache(_))))
+    let how = Retry {
+        backoff: if matches!(error, Error::StaleCache(_)) {
+            |n| backoff(n, true)
+        } else {
+            |n| backoff(n, false)
+        },
+        ..Retry::warn("service")
+    };
+    how.requeue(&ctx.queue, &ctx.failures, &key, error)
 }
 
 /// The delay before retry `n` (1-based): 1 s doubling (upstream's `defaultSyncBackOff`), or

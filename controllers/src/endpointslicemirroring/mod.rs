@@ -23,12 +23,13 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt};
 use tokio::sync::{Notify, mpsc, watch};
-use tracing::{Instrument, debug, info_span, warn};
+use tracing::{debug, info_span};
 
 use crate::events::{EventType, Recorder};
 use crate::informer::{Change, Informer};
 use crate::metrics::QueueMetrics;
-use crate::retry::{self, Failures};
+use crate::retry::Failures;
+use crate::runner::{self, Retry};
 use crate::{Error, api_message, is_not_found, pod_util};
 
 use reconciler::{
@@ -278,21 +279,13 @@ async fn route(
 async fn worker(ctx: Arc<Context>) {
     loop {
         let key = ctx.queue.get().await;
-        ctx.queue_metrics.started(&key);
-        let started = std::time::Instant::now();
-        let result = sync(&ctx, &key)
-            .instrument(info_span!("reconcile", endpoints = %key))
-            .await;
-        ctx.queue_metrics.observe(started.elapsed());
+        let span = info_span!("reconcile", endpoints = %key);
+        let (queue, failures) = (&ctx.queue_metrics, &ctx.failures);
+        let result = runner::sync(queue, failures, &key, span, sync(&ctx, &key)).await;
         ctx.queue.done(&key);
-        match result {
-            Ok(()) => ctx.failures.forget(&key),
-            Err(e) => {
-                let n = ctx.failures.record(&key);
-                warn!(endpoints = %key, error = %e, "sync failed; requeueing");
-                ctx.queue_metrics.retried();
-                ctx.enqueue_after(key, retry::backoff(n, retry::DEFAULT_BASE));
-            }
+        if let Err(e) = result {
+            let wait = Retry::warn("endpoints").failed(queue, failures, &key, &e);
+            ctx.enqueue_after(key, wait);
         }
     }
 }

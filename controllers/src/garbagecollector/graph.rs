@@ -110,6 +110,24 @@ impl Graph {
         self.nodes.is_empty()
     }
 
+    /// UIDs of observed objects of `api_version` / `kind` that are not in `except` (what a
+    /// completed re-list of that resource no longer returns).
+    pub fn observed_of(
+        &self,
+        api_version: &str,
+        kind: &str,
+        except: &std::collections::HashSet<String>,
+    ) -> Vec<String> {
+        self.nodes
+            .values()
+            .filter(|n| {
+                n.observed && n.identity.kind == kind && n.identity.api_version == api_version
+            })
+            .filter(|n| !except.contains(&n.identity.uid))
+            .map(|n| n.identity.uid.clone())
+            .collect()
+    }
+
     /// Dependents of `uid` whose reference to it has `blockOwnerDeletion: true`.
     pub fn blocking_dependents(&self, uid: &str) -> Vec<&Node> {
         let Some(node) = self.nodes.get(uid) else {
@@ -347,6 +365,17 @@ mod tests {
         let work = g.observe(obs("child", vec![], &[]));
         assert_eq!(work.attempt_to_delete, ["parent"]);
         assert!(g.get("parent").unwrap().dependents.is_empty());
+    }
+
+    #[test]
+    fn a_relist_names_the_observed_objects_it_no_longer_returned() {
+        let mut g = Graph::default();
+        g.observe(obs("kept", vec![], &[]));
+        g.observe(obs("gone", vec![], &[]));
+        g.observe(obs("child", vec![owner("virtual", false)], &[]));
+        let seen = std::collections::HashSet::from(["kept".to_string(), "child".to_string()]);
+        assert_eq!(g.observed_of("v1", "ConfigMap", &seen), ["gone"]);
+        assert!(g.observed_of("apps/v1", "ConfigMap", &seen).is_empty());
     }
 
     #[test]

@@ -5,8 +5,7 @@
 //! [`run`] keeps three parts going until shutdown:
 //! - [`monitors`] — discovery (refreshed every [`DISCOVERY_PERIOD`], so custom resources are
 //!   picked up as they appear) and one watch per listable, deletable resource feeding the
-//!   ownership [`graph`]. Watches carry full objects: the API server does not serve
-//!   `as=PartialObjectMetadata` yet;
+//!   ownership [`graph`]. Watches read metadata only ([`metadata`]);
 //! - the `attemptToDelete` workers ([`delete`]) — an object whose owners are all absent is
 //!   deleted; an owner being deleted in the foreground loses its finalizer once no dependent
 //!   with `blockOwnerDeletion` remains;
@@ -15,6 +14,7 @@
 
 pub mod delete;
 pub mod graph;
+pub mod metadata;
 pub mod monitors;
 pub mod orphan;
 pub mod queue;

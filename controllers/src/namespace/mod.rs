@@ -10,23 +10,22 @@ pub mod conditions;
 pub mod deleter;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use futures::StreamExt;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::PostParams;
-use kube::runtime::controller::{self, Action, Controller};
+use kube::runtime::controller::Action;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt};
 use tokio::sync::{mpsc, watch};
-use tokio_stream::wrappers::UnboundedReceiverStream;
-use tracing::{Instrument, debug, info, info_span};
+use tracing::{debug, info, info_span};
 
 use self::conditions::Conditions;
 use crate::informer::{Change, Informer};
 use crate::metrics::QueueMetrics;
-use crate::retry::{self, Failures};
+use crate::retry::Failures;
+use crate::runner::{self, Retry};
 
 /// The controller's name in `--controllers`, events and metrics.
 pub const NAME: &str = "namespace-controller";
@@ -83,21 +82,8 @@ pub async fn run(
     });
     let (tx, rx) = mpsc::unbounded_channel();
     let router = tokio::spawn(route(ctx.clone(), changes, tx));
-    let mut stopped = stop.clone();
-    Controller::for_stream(futures::stream::pending(), store)
-        .with_config(controller::Config::default().concurrency(concurrency))
-        .reconcile_on(UnboundedReceiverStream::new(rx))
-        .graceful_shutdown_on(async move {
-            let _ = stopped.wait_for(|s| *s).await;
-        })
-        .run(reconcile, error_policy, ctx)
-        .for_each(|r| {
-            if let Err(e) = r {
-                debug!(error = %e, "namespace controller");
-            }
-            futures::future::ready(())
-        })
-        .await;
+    let workers = runner::Workers::new("namespace controller", concurrency, &stop);
+    workers.run(store, rx, reconcile, error_policy, ctx).await;
     router.abort();
     let _ = watching.await;
 }
@@ -123,30 +109,25 @@ async fn route(
 /// One sync of one namespace (upstream's `syncNamespaceFromKey`), in a span naming it.
 pub async fn reconcile(ns: Arc<Namespace>, ctx: Arc<Context>) -> Result<Action, Error> {
     let name = ns.name_any();
-    ctx.queue.started(&name);
-    let started = Instant::now();
-    let result = if ns.metadata.deletion_timestamp.is_some() {
-        sync(&name, &ctx)
-            .instrument(info_span!("reconcile", namespace = %name))
-            .await
-    } else {
-        Ok(Action::await_change())
+    let span = info_span!("reconcile", namespace = %name);
+    let work = async {
+        if ns.metadata.deletion_timestamp.is_some() {
+            sync(&name, &ctx).await
+        } else {
+            Ok(Action::await_change())
+        }
     };
-    ctx.queue.observe(started.elapsed());
-    if result.is_ok() {
-        ctx.failures.forget(&name);
-    }
-    result
+    runner::sync(&ctx.queue, &ctx.failures, &name, span, work).await
 }
 
-/// Requeues a failed sync with upstream's backoff (5 ms doubling, capped at 1000 s).
+/// Requeues a failed sync with upstream's backoff (5 ms doubling, capped at 1000 s). Failures
+/// are routine while content is still going away, so they are logged at debug level.
 pub fn error_policy(ns: Arc<Namespace>, error: &Error, ctx: Arc<Context>) -> Action {
-    let name = ns.name_any();
-    let n = ctx.failures.record(&name);
-    debug!(namespace = %name, error = %error, "namespace sync failed; retrying");
-    ctx.queue.retried();
-    ctx.queue.added(&name);
-    Action::requeue(retry::backoff(n, retry::DEFAULT_BASE))
+    let how = Retry {
+        level: tracing::Level::DEBUG,
+        ..Retry::warn("namespace")
+    };
+    how.requeue(&ctx.queue, &ctx.failures, &ns.name_any(), error)
 }
 
 fn has_finalizer(ns: &Namespace) -> bool {

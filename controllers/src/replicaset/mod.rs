@@ -14,25 +14,23 @@ pub mod replicas;
 pub mod status;
 
 use std::sync::Arc;
-use std::time::Instant;
 
-use futures::StreamExt;
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::core::{Selector, SelectorExt};
-use kube::runtime::controller::{self, Action, Controller};
+use kube::runtime::controller::Action;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, ResourceExt};
 use tokio::sync::{mpsc, watch};
-use tokio_stream::wrappers::UnboundedReceiverStream;
-use tracing::{Instrument, debug, info_span, warn};
+use tracing::{debug, info_span};
 
 use crate::events::Recorder;
 use crate::expectations::Expectations;
 use crate::informer::Change;
 use crate::metrics::QueueMetrics;
-use crate::retry::{self, Failures};
+use crate::retry::Failures;
+use crate::runner::{self, Retry};
 use crate::{Error, pod_util};
 
 /// The controller's name in `--controllers`, events (`source.component`) and metrics.
@@ -86,20 +84,9 @@ pub async fn run(
 ) {
     let (tx, rx) = mpsc::unbounded_channel();
     let router = tokio::spawn(route(ctx.clone(), pod_changes, rs_changes, tx));
-    let mut stopped = stop.clone();
-    Controller::for_stream(futures::stream::pending(), ctx.replicasets.clone())
-        .with_config(controller::Config::default().concurrency(concurrency))
-        .reconcile_on(UnboundedReceiverStream::new(rx))
-        .graceful_shutdown_on(async move {
-            let _ = stopped.wait_for(|s| *s).await;
-        })
-        .run(reconcile, error_policy, ctx)
-        .for_each(|r| {
-            if let Err(e) = r {
-                debug!(error = %e, "replicaset controller");
-            }
-            futures::future::ready(())
-        })
+    let workers = runner::Workers::new("replicaset controller", concurrency, &stop);
+    workers
+        .run(ctx.replicasets.clone(), rx, reconcile, error_policy, ctx)
         .await;
     router.abort();
 }
@@ -223,27 +210,15 @@ pub fn selector(rs: &ReplicaSet) -> Result<Selector, Error> {
 /// One sync of one ReplicaSet (upstream's `syncReplicaSet`), in a span naming it.
 pub async fn reconcile(rs: Arc<ReplicaSet>, ctx: Arc<Context>) -> Result<Action, Error> {
     let key = pod_util::key(&rs.metadata);
-    ctx.queue.started(&key);
-    let started = Instant::now();
-    let result = sync(&rs, &ctx)
-        .instrument(info_span!("reconcile", replicaset = %key))
-        .await;
-    ctx.queue.observe(started.elapsed());
-    if result.is_ok() {
-        ctx.failures.forget(&key);
-    }
-    result
+    let span = info_span!("reconcile", replicaset = %key);
+    runner::sync(&ctx.queue, &ctx.failures, &key, span, sync(&rs, &ctx)).await
 }
 
 /// Requeues a failed sync with upstream's per-item exponential backoff (5 ms doubling, capped at
 /// 1000 s).
 pub fn error_policy(rs: Arc<ReplicaSet>, error: &Error, ctx: Arc<Context>) -> Action {
     let key = pod_util::key(&rs.metadata);
-    let n = ctx.failures.record(&key);
-    warn!(replicaset = %key, error = %error, "sync failed; requeueing");
-    ctx.queue.retried();
-    ctx.queue.added(&key);
-    Action::requeue(retry::backoff(n, retry::DEFAULT_BASE))
+    Retry::warn("replicaset").requeue(&ctx.queue, &ctx.failures, &key, error)
 }
 
 async fn sync(rs: &ReplicaSet, ctx: &Context) -> Result<Action, Error> {

@@ -19,26 +19,25 @@ pub mod rolling;
 pub mod status;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{ControllerRevision, StatefulSet};
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::core::{Selector, SelectorExt};
-use kube::runtime::controller::{self, Action, Controller};
+use kube::runtime::controller::Action;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt};
 use serde_json::json;
 use tokio::sync::{mpsc, watch};
-use tokio_stream::wrappers::UnboundedReceiverStream;
-use tracing::{Instrument, debug, info_span, warn};
+use tracing::{debug, info_span, warn};
 
 use crate::events::Recorder;
 use crate::informer::{Change, Informer};
 use crate::metrics::QueueMetrics;
-use crate::retry::{self, Failures};
+use crate::retry::Failures;
+use crate::runner::{self, Retry};
 use crate::{Error, pod_util};
 
 /// The controller's name in `--controllers`, events (`source.component`) and metrics.
@@ -130,20 +129,9 @@ pub async fn run(
             claim_changes,
             tx,
         ));
-        let mut stopped = stop.clone();
-        Controller::for_stream(futures::stream::pending(), ctx.sets.clone())
-            .with_config(controller::Config::default().concurrency(concurrency))
-            .reconcile_on(UnboundedReceiverStream::new(rx))
-            .graceful_shutdown_on(async move {
-                let _ = stopped.wait_for(|s| *s).await;
-            })
-            .run(reconcile, error_policy, ctx)
-            .for_each(|r| {
-                if let Err(e) = r {
-                    debug!(error = %e, "statefulset controller");
-                }
-                futures::future::ready(())
-            })
+        let workers = runner::Workers::new("statefulset controller", concurrency, &stop);
+        workers
+            .run(ctx.sets.clone(), rx, reconcile, error_policy, ctx)
             .await;
         router.abort();
     } else {
@@ -259,26 +247,14 @@ pub fn selector(set: &StatefulSet) -> Result<Selector, Error> {
 /// One sync of one StatefulSet (upstream's `syncStatefulSet`), in a span naming it.
 pub async fn reconcile(set: Arc<StatefulSet>, ctx: Arc<Context>) -> Result<Action, Error> {
     let key = pod_util::key(&set.metadata);
-    ctx.queue.started(&key);
-    let started = Instant::now();
-    let result = sync(&set, &ctx)
-        .instrument(info_span!("reconcile", statefulset = %key))
-        .await;
-    ctx.queue.observe(started.elapsed());
-    if result.is_ok() {
-        ctx.failures.forget(&key);
-    }
-    result
+    let span = info_span!("reconcile", statefulset = %key);
+    runner::sync(&ctx.queue, &ctx.failures, &key, span, sync(&set, &ctx)).await
 }
 
 /// Requeues a failed sync with upstream's per-item exponential backoff.
 pub fn error_policy(set: Arc<StatefulSet>, error: &Error, ctx: Arc<Context>) -> Action {
     let key = pod_util::key(&set.metadata);
-    let n = ctx.failures.record(&key);
-    warn!(statefulset = %key, error = %error, "sync failed; requeueing");
-    ctx.queue.retried();
-    ctx.queue.added(&key);
-    Action::requeue(retry::backoff(n, retry::DEFAULT_BASE))
+    Retry::warn("statefulset").requeue(&ctx.queue, &ctx.failures, &key, error)
 }
 
 async fn sync(set: &StatefulSet, ctx: &Context) -> Result<Action, Error> {

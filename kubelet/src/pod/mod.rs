@@ -7,6 +7,7 @@
 
 pub mod back_off;
 pub mod env;
+pub mod events;
 pub mod lifecycle_hooks;
 pub mod probe_timing;
 pub mod probes;

@@ -19,6 +19,7 @@ use tracing::{Instrument, debug, info_span, warn};
 
 use super::back_off;
 use super::env::{self, PodNetwork};
+use super::events;
 use super::lifecycle_hooks;
 use super::probes::{PodProbes, ProbeDeps};
 use super::resources;
@@ -402,6 +403,7 @@ impl PodWorker {
                         &pod.uid().unwrap_or_default(),
                     );
                     let until = now + delay;
+                    events::restart_back_off(&self.probe_deps.recorder, pod, &c.name);
                     self.back_off
                         .insert(c.name.clone(), BackOff { until, message });
                     return Ok(Some(until));
@@ -423,7 +425,7 @@ impl PodWorker {
             return Ok(());
         };
         let image = c.image.clone().unwrap_or_default();
-        if !self.ensure_image(c, &image).await? {
+        if !self.ensure_image(pod, c, &image).await? {
             return Ok(());
         }
         let net = self.pod_network().await;
@@ -491,8 +493,20 @@ impl PodWorker {
             stdin: c.stdin.unwrap_or(false),
             stdin_once: c.stdin_once.unwrap_or(false),
         };
-        let id = self.ctx.runtime.create_container(&sandbox, &config).await?;
-        self.ctx.runtime.start_container(&id).await?;
+        let recorder = &self.probe_deps.recorder;
+        let id = match self.ctx.runtime.create_container(&sandbox, &config).await {
+            Ok(id) => id,
+            Err(e) => {
+                events::failed(recorder, pod, &e.to_string());
+                return Err(e.into());
+            }
+        };
+        events::created(recorder, pod, &c.name);
+        if let Err(e) = self.ctx.runtime.start_container(&id).await {
+            events::failed(recorder, pod, &e.to_string());
+            return Err(e.into());
+        }
+        events::started(recorder, pod, &c.name);
         lifecycle_hooks::post_start(&self.probe_deps, pod, c, &id, &net.pod_ip).await?;
         Ok(())
     }
@@ -568,14 +582,16 @@ impl PodWorker {
 
     /// Makes sure the container's image is present as its `imagePullPolicy` asks (upstream's
     /// image manager); false, with the container's waiting reason recorded, when it is not.
-    async fn ensure_image(&mut self, c: &Container, image: &str) -> Result<bool, Error> {
+    async fn ensure_image(&mut self, pod: &Pod, c: &Container, image: &str) -> Result<bool, Error> {
         let now = Instant::now();
+        let recorder = &self.probe_deps.recorder;
         if let Some(p) = self.image_pulls.get_mut(&c.name)
             && p.until > now
         {
             if p.reason == "ErrImagePull" {
                 p.reason = "ImagePullBackOff";
                 p.message = format!("Back-off pulling image {image:?}");
+                events::pull_back_off(recorder, pod, image);
             }
             return Ok(false);
         }
@@ -584,6 +600,8 @@ impl PodWorker {
             .clone()
             .unwrap_or_else(|| default_pull_policy(image).to_string());
         if policy != "Always" && self.ctx.runtime.image_status(image).await?.is_some() {
+            // As upstream, on every start (identical events are aggregated into a count).
+            events::already_present(recorder, pod, image);
             self.image_pulls.remove(&c.name);
             return Ok(true);
         }
@@ -596,8 +614,11 @@ impl PodWorker {
                 format!("Container image {image:?} is not present with pull policy of Never"),
             )
         } else {
+            events::pulling(recorder, pod, image);
+            let pull_started = Instant::now();
             match self.ctx.runtime.pull_image(image).await {
                 Ok(_) => {
+                    events::pulled(recorder, pod, image, pull_started.elapsed());
                     self.image_pulls.remove(&c.name);
                     return Ok(true);
                 }
@@ -605,6 +626,10 @@ impl PodWorker {
                 Err(e) => return Err(e.into()),
             }
         };
+        match reason {
+            "ErrImageNeverPull" => events::never_pull(recorder, pod, &message),
+            _ => events::pull_failed(recorder, pod, image, &message),
+        }
         warn!(container = %c.name, image, reason, %message, "image is not available");
         self.image_pulls.insert(
             c.name.clone(),

@@ -40,6 +40,16 @@ impl FitError {
         out
     }
 
+    /// The plugins that rejected a node (or every node in PreFilter): only the cluster
+    /// events they registered for can make the pod schedulable.
+    pub fn rejecting_plugins(&self) -> std::collections::BTreeSet<&'static str> {
+        self.statuses
+            .values()
+            .map(|s| s.plugin)
+            .filter(|p| !p.is_empty())
+            .collect()
+    }
+
     /// The message users see in `FailedScheduling` and the PodScheduled condition.
     pub fn message(&self) -> String {
         if let Some(e) = &self.error {

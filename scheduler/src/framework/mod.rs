@@ -37,6 +37,20 @@ pub enum Code {
     Skip,
 }
 
+impl Code {
+    /// The code as upstream spells it in metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::Success => "Success",
+            Code::Error => "Error",
+            Code::Unschedulable => "Unschedulable",
+            Code::UnschedulableAndUnresolvable => "UnschedulableAndUnresolvable",
+            Code::Wait => "Wait",
+            Code::Skip => "Skip",
+        }
+    }
+}
+
 /// A plugin's verdict with the reasons a user sees.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Status {
@@ -95,6 +109,9 @@ pub struct CycleState {
     pub(crate) skip_score: Vec<&'static str>,
     /// Filter plugins whose PreFilter said Skip.
     pub(crate) skip_filter: Vec<&'static str>,
+    /// Whether this cycle's plugin calls are timed for
+    /// `scheduler_plugin_execution_duration_seconds`.
+    pub sample_plugin_metrics: bool,
 }
 
 impl CycleState {

@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
+use std::time::Instant;
 
 use k8s_openapi::api::core::v1::Pod;
 use tracing::debug;
@@ -14,6 +15,7 @@ use tracing::debug;
 use super::fit_error::FitError;
 use super::*;
 use crate::Error;
+use crate::metrics::Metrics;
 use crate::plugins::default_preemption::priority as pod_priority;
 
 /// Each rejected node's status, by node name.
@@ -116,6 +118,10 @@ pub struct Framework {
     pub nominator: Arc<Nominator>,
     /// Filtering workers (1: on the scheduling thread only).
     pub parallelism: usize,
+    /// Where extension point and plugin durations go (None: not recorded).
+    pub metrics: Option<Metrics>,
+    /// The scheduler name as a metric label.
+    profile_label: &'static str,
     next_start_node_index: AtomicUsize,
 }
 
@@ -154,6 +160,9 @@ impl Framework {
             parallelism: std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(1),
+            metrics: None,
+            // One small string per profile, for label values that cost no allocation.
+            profile_label: Box::leak(profile.scheduler_name.clone().into_boxed_str()),
             next_start_node_index: AtomicUsize::new(0),
         };
         for enabled in &profile.plugins {
@@ -193,6 +202,31 @@ impl Framework {
         Ok(fw)
     }
 
+    /// A start time when this cycle's plugin calls are timed.
+    fn plugin_timer(&self, state: &CycleState) -> Option<Instant> {
+        (state.sample_plugin_metrics && self.metrics.is_some()).then(Instant::now)
+    }
+
+    /// Records one plugin call started at `timer` (sampled cycles only).
+    fn observe_plugin(
+        &self,
+        timer: Option<Instant>,
+        plugin: &'static str,
+        point: &'static str,
+        code: Code,
+    ) {
+        if let (Some(start), Some(m)) = (timer, &self.metrics) {
+            m.plugin(plugin, point, code.as_str(), start.elapsed());
+        }
+    }
+
+    /// Records one extension point's run started at `start`.
+    fn observe_point(&self, point: &'static str, code: Code, start: Instant) {
+        if let Some(m) = &self.metrics {
+            m.extension_point(point, code.as_str(), self.profile_label, start.elapsed());
+        }
+    }
+
     /// Whether the pod may enter the active queue.
     pub fn run_pre_enqueue(&self, pod: &Pod) -> Status {
         for p in &self.pre_enqueue {
@@ -211,14 +245,21 @@ impl Framework {
         pod: &Pod,
         nodes: &[Arc<NodeInfo>],
     ) -> Status {
+        let start = Instant::now();
         for p in &self.pre_filter {
+            let timer = self.plugin_timer(state);
             let s = p.pre_filter(state, pod, nodes);
+            self.observe_plugin(timer, p.name(), "PreFilter", s.code);
             match s.code {
                 Code::Success => {}
                 Code::Skip => state.skip_filter.push(p.name()),
-                _ => return s.with_plugin(p.name()),
+                _ => {
+                    self.observe_point("PreFilter", s.code, start);
+                    return s.with_plugin(p.name());
+                }
             }
         }
+        self.observe_point("PreFilter", Code::Success, start);
         Status::success()
     }
 
@@ -228,7 +269,9 @@ impl Framework {
             if state.skip_filter.contains(&p.name()) {
                 continue;
             }
+            let timer = self.plugin_timer(state);
             let s = p.filter(state, pod, node);
+            self.observe_plugin(timer, p.name(), "Filter", s.code);
             if !s.is_success() {
                 return s.with_plugin(p.name());
             }
@@ -398,15 +441,25 @@ impl Framework {
         statuses: &NodeToStatus,
     ) -> (Option<String>, Option<String>) {
         let mut messages = Vec::new();
+        let start = Instant::now();
         for p in &self.post_filter {
+            let timer = self.plugin_timer(state);
             let (nominated, s) = p.post_filter(state, pod, nodes, statuses, self);
+            let code = if nominated.is_some() {
+                Code::Success
+            } else {
+                Code::Unschedulable
+            };
+            self.observe_plugin(timer, p.name(), "PostFilter", code);
             if nominated.is_some() {
+                self.observe_point("PostFilter", Code::Success, start);
                 return (nominated, None);
             }
             if !s.reasons.is_empty() {
                 messages.push(s.message());
             }
         }
+        self.observe_point("PostFilter", Code::Unschedulable, start);
         (None, (!messages.is_empty()).then(|| messages.join(" ")))
     }
 
@@ -417,14 +470,38 @@ impl Framework {
         pod: &Pod,
         nodes: &[Arc<NodeInfo>],
     ) -> Result<Vec<NodeScore>, Status> {
+        let start = Instant::now();
         for p in &self.pre_score {
+            let timer = self.plugin_timer(state);
             let s = p.pre_score(state, pod, nodes);
+            self.observe_plugin(timer, p.name(), "PreScore", s.code);
             match s.code {
                 Code::Success => {}
                 Code::Skip => state.skip_score.push(p.name()),
-                _ => return Err(s.with_plugin(p.name())),
+                _ => {
+                    self.observe_point("PreScore", s.code, start);
+                    return Err(s.with_plugin(p.name()));
+                }
             }
         }
+        self.observe_point("PreScore", Code::Success, start);
+        let start = Instant::now();
+        let scored = self.run_score(state, pod, nodes);
+        let code = match &scored {
+            Ok(_) => Code::Success,
+            Err(s) => s.code,
+        };
+        self.observe_point("Score", code, start);
+        scored
+    }
+
+    /// Score, NormalizeScore and weights.
+    fn run_score(
+        &self,
+        state: &CycleState,
+        pod: &Pod,
+        nodes: &[Arc<NodeInfo>],
+    ) -> Result<Vec<NodeScore>, Status> {
         let mut totals: Vec<NodeScore> = nodes
             .iter()
             .map(|n| NodeScore {
@@ -437,6 +514,7 @@ impl Framework {
                 continue;
             }
             let mut scores = Vec::with_capacity(nodes.len());
+            let timer = self.plugin_timer(state);
             for n in nodes {
                 let score = p
                     .score(state, pod, n)
@@ -446,7 +524,12 @@ impl Framework {
                     score,
                 });
             }
+            // One observation for the plugin's pass over the nodes (upstream times each
+            // node; the per-node cost is this divided by the node count).
+            self.observe_plugin(timer, p.name(), "Score", Code::Success);
+            let timer = self.plugin_timer(state);
             let s = p.normalize(state, pod, &mut scores);
+            self.observe_plugin(timer, p.name(), "NormalizeScore", s.code);
             if !s.is_success() {
                 return Err(s.with_plugin(p.name()));
             }
@@ -495,7 +578,15 @@ impl Framework {
         }
         let pre = self.run_pre_filter(state, pod, nodes);
         let (feasible, statuses) = if pre.is_success() {
-            self.find_nodes_that_fit(state, pod, nodes)
+            let start = Instant::now();
+            let (feasible, statuses) = self.find_nodes_that_fit(state, pod, nodes);
+            let code = if feasible.is_empty() {
+                Code::Unschedulable
+            } else {
+                Code::Success
+            };
+            self.observe_point("Filter", code, start);
+            (feasible, statuses)
         } else {
             fit.pre_filter_msg = Some(pre.message());
             let statuses = nodes
@@ -539,15 +630,20 @@ impl Framework {
 
     /// Reserve, undoing earlier reservations when one fails.
     pub fn run_reserve(&self, state: &CycleState, pod: &Pod, node: &str) -> Status {
+        let start = Instant::now();
         for (i, p) in self.reserve.iter().enumerate() {
+            let timer = self.plugin_timer(state);
             let s = p.reserve(state, pod, node);
+            self.observe_plugin(timer, p.name(), "Reserve", s.code);
             if !s.is_success() {
                 for q in self.reserve[..i].iter().rev() {
                     q.unreserve(state, pod, node);
                 }
+                self.observe_point("Reserve", s.code, start);
                 return s.with_plugin(p.name());
             }
         }
+        self.observe_point("Reserve", Code::Success, start);
         Status::success()
     }
 
@@ -560,34 +656,47 @@ impl Framework {
 
     /// Permit: the first non-success (a Wait counts as a rejection for now).
     pub fn run_permit(&self, state: &CycleState, pod: &Pod, node: &str) -> Status {
+        let start = Instant::now();
         for p in &self.permit {
+            let timer = self.plugin_timer(state);
             let s = p.permit(state, pod, node);
+            self.observe_plugin(timer, p.name(), "Permit", s.code);
             if !s.is_success() {
+                self.observe_point("Permit", s.code, start);
                 return s.with_plugin(p.name());
             }
         }
+        self.observe_point("Permit", Code::Success, start);
         Status::success()
     }
 
     /// PreBind: each plugin in order; the first non-success aborts the binding.
     pub async fn run_pre_bind(&self, state: &CycleState, pod: &Pod, node: &str) -> Status {
+        let start = Instant::now();
         for p in &self.pre_bind {
+            let timer = self.plugin_timer(state);
             let s = p.pre_bind(state, pod, node).await;
+            self.observe_plugin(timer, p.name(), "PreBind", s.code);
             if !s.is_success() {
+                self.observe_point("PreBind", s.code, start);
                 return s.with_plugin(p.name());
             }
         }
+        self.observe_point("PreBind", Code::Success, start);
         Status::success()
     }
 
     /// Bind: binders in order until one does not skip.
     pub async fn run_bind(&self, pod: &Pod, node: &str) -> Status {
+        let start = Instant::now();
         for p in &self.bind {
             let s = p.bind(pod, node).await;
             if s.code != Code::Skip {
+                self.observe_point("Bind", s.code, start);
                 return s.with_plugin(p.name());
             }
         }
+        self.observe_point("Bind", Code::Error, start);
         Status::new(Code::Error, ["no bind plugin bound the pod"])
     }
 }
@@ -660,6 +769,31 @@ mod tests {
             err.message(),
             "0/2 nodes are available: 2 Insufficient cpu. preemption: 0/2 nodes are available: 2 No preemption victims found for incoming pod."
         );
+    }
+
+    #[test]
+    fn a_sampled_cycle_times_each_plugin_and_every_cycle_times_the_extension_points() {
+        let mut registry = prometheus_client::registry::Registry::default();
+        let mut fw = framework();
+        fw.metrics = Some(Metrics::new(&mut registry));
+        let p = pod("p", &[&[("cpu", "1"), ("memory", "1Gi")]]);
+        let nodes = nodes(&[("a", "2"), ("b", "8")]);
+        fw.schedule(&mut CycleState::default(), &p, &nodes).unwrap();
+        let mut sampled = CycleState {
+            sample_plugin_metrics: true,
+            ..Default::default()
+        };
+        fw.schedule(&mut sampled, &p, &nodes).unwrap();
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        for series in [
+            r#"scheduler_framework_extension_point_duration_seconds_count{extension_point="Filter",status="Success",profile="default-scheduler"} 2"#,
+            r#"scheduler_framework_extension_point_duration_seconds_count{extension_point="Score",status="Success",profile="default-scheduler"} 2"#,
+            r#"scheduler_plugin_execution_duration_seconds_count{plugin="NodeResourcesFit",extension_point="Filter",status="Success"} 2"#,
+            r#"scheduler_plugin_execution_duration_seconds_count{plugin="NodeResourcesFit",extension_point="Score",status="Success"} 1"#,
+        ] {
+            assert!(text.contains(series), "{series} in\n{text}");
+        }
     }
 
     #[test]

@@ -14,23 +14,22 @@ pub mod volume;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Node, PersistentVolume, PersistentVolumeClaim};
 use k8s_openapi::api::storage::v1::StorageClass;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{DeleteParams, PostParams};
-use kube::runtime::controller::{self, Action, Controller};
+use kube::runtime::controller::Action;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt};
 use tokio::sync::{mpsc, watch};
-use tokio_stream::wrappers::UnboundedReceiverStream;
-use tracing::{Instrument, debug, info, info_span, warn};
+use tracing::{debug, info, info_span, warn};
 
 use crate::events::{EventType, Recorder};
 use crate::informer::{Change, Informer};
 use crate::metrics::{Metrics, QueueMetrics};
 use crate::retry::{self, Failures};
+use crate::runner::{self, Retry};
 use crate::volume::persistentvolume::binding::volume_phase;
 use crate::volume::persistentvolume::claim_sync::{
     ANN_BETA_STORAGE_PROVISIONER, ANN_DEFAULT_CLASS, ANN_SELECTED_NODE, ANN_STORAGE_PROVISIONER,
@@ -132,48 +131,16 @@ pub async fn run(
     };
     if ok {
         ensure_default_class(&ctx, stop.clone()).await;
-        let provisioning = run_queue(ctx.claims.clone(), claim_rx, provision, &ctx, &stop);
-        let deleting = run_queue(ctx.volumes.clone(), volume_rx, delete, &ctx, &stop);
+        let workers = runner::Workers::new("local-path provisioner", 4, &stop);
+        let (claims, volumes) = (ctx.claims.clone(), ctx.volumes.clone());
+        let provisioning = workers.run(claims, claim_rx, provision, error_policy, ctx.clone());
+        let deleting = workers.run(volumes, volume_rx, delete, error_policy, ctx.clone());
         futures::future::join(provisioning, deleting).await;
     }
     router.abort();
     for w in watching {
         let _ = w.await;
     }
-}
-
-async fn run_queue<K, F, Fut>(
-    store: Store<K>,
-    rx: mpsc::UnboundedReceiver<ObjectRef<K>>,
-    reconcile: F,
-    ctx: &Arc<Context>,
-    stop: &watch::Receiver<bool>,
-) where
-    K: kube::Resource<DynamicType = ()>
-        + Clone
-        + std::fmt::Debug
-        + serde::de::DeserializeOwned
-        + Send
-        + Sync
-        + 'static,
-    F: FnMut(Arc<K>, Arc<Context>) -> Fut,
-    Fut: std::future::Future<Output = Result<Action, Error>> + Send + 'static,
-{
-    let mut stopped = stop.clone();
-    Controller::for_stream(futures::stream::pending(), store)
-        .with_config(controller::Config::default().concurrency(4))
-        .reconcile_on(UnboundedReceiverStream::new(rx))
-        .graceful_shutdown_on(async move {
-            let _ = stopped.wait_for(|s| *s).await;
-        })
-        .run(reconcile, error_policy::<K>, ctx.clone())
-        .for_each(|r| {
-            if let Err(e) = r {
-                debug!(error = %e, "local-path provisioner");
-            }
-            futures::future::ready(())
-        })
-        .await;
 }
 
 /// Creates the `local-path` StorageClass as the default unless a default class exists; retries
@@ -273,14 +240,10 @@ fn is_ours(claim: &PersistentVolumeClaim) -> bool {
 /// Provisions a volume for one claim if it should have one (the library's `shouldProvision`).
 async fn provision(claim: Arc<PersistentVolumeClaim>, ctx: Arc<Context>) -> Result<Action, Error> {
     let key = pod_util::key(&claim.metadata);
-    ctx.queue.started(&key);
-    let result = provision_claim(&ctx, &claim)
-        .instrument(info_span!("provision", persistentvolumeclaim = %key))
-        .await;
-    if result.is_ok() {
-        ctx.failures.forget(&key);
-    }
-    result.map(|()| Action::await_change())
+    let span = info_span!("provision", persistentvolumeclaim = %key);
+    let work = provision_claim(&ctx, &claim);
+    runner::sync(&ctx.queue, &ctx.failures, &key, span, work).await?;
+    Ok(Action::await_change())
 }
 
 async fn provision_claim(ctx: &Context, claim: &PersistentVolumeClaim) -> Result<(), Error> {
@@ -366,42 +329,40 @@ async fn provision_claim(ctx: &Context, claim: &PersistentVolumeClaim) -> Result
 /// Deletes one of this provisioner's volumes once it is Released with policy `Delete`.
 async fn delete(volume: Arc<PersistentVolume>, ctx: Arc<Context>) -> Result<Action, Error> {
     let key = volume.name_any();
-    ctx.queue.started(&key);
-    let released = volume_phase(&volume) == "Released";
+    let span = info_span!("delete", persistentvolume = %key);
+    let work = delete_released(&ctx, &volume);
+    runner::sync(&ctx.queue, &ctx.failures, &key, span, work).await?;
+    Ok(Action::await_change())
+}
+
+async fn delete_released(ctx: &Context, volume: &PersistentVolume) -> Result<(), Error> {
+    let released = volume_phase(volume) == "Released";
     let policy = volume
         .spec
         .as_ref()
         .and_then(|s| s.persistent_volume_reclaim_policy.as_deref());
     if !released || policy != Some("Delete") || volume.metadata.deletion_timestamp.is_some() {
-        return Ok(Action::await_change());
+        return Ok(());
     }
-    let result = async {
-        match Api::<PersistentVolume>::all(ctx.client.clone())
-            .delete(&key, &DeleteParams::default())
-            .await
-        {
-            Ok(_) => {
-                info!("deleted released volume");
-                Ok(())
-            }
-            Err(e) if is_not_found(&e) => Ok(()),
-            Err(e) => {
-                ctx.recorder.publish(
-                    &*volume,
-                    EventType::Warning,
-                    "VolumeFailedDelete",
-                    api_message(&e),
-                );
-                Err(Error::DeleteVolume(api_message(&e)))
-            }
+    match Api::<PersistentVolume>::all(ctx.client.clone())
+        .delete(&volume.name_any(), &DeleteParams::default())
+        .await
+    {
+        Ok(_) => {
+            info!("deleted released volume");
+            Ok(())
+        }
+        Err(e) if is_not_found(&e) => Ok(()),
+        Err(e) => {
+            ctx.recorder.publish(
+                volume,
+                EventType::Warning,
+                "VolumeFailedDelete",
+                api_message(&e),
+            );
+            Err(Error::DeleteVolume(api_message(&e)))
         }
     }
-    .instrument(info_span!("delete", persistentvolume = %key))
-    .await;
-    if result.is_ok() {
-        ctx.failures.forget(&key);
-    }
-    result.map(|()| Action::await_change())
 }
 
 fn error_policy<K: kube::Resource<DynamicType = ()>>(
@@ -411,8 +372,6 @@ fn error_policy<K: kube::Resource<DynamicType = ()>>(
 ) -> Action {
     let key = pod_util::key(obj.meta());
     let key = key.trim_start_matches('/');
-    let n = ctx.failures.record(key);
-    warn!(object = %key, error = %error, "local-path provisioner: sync failed; requeueing");
-    ctx.queue.retried();
-    Action::requeue(retry::backoff(n, retry::DEFAULT_BASE))
+    let how = Retry::warn("local-path provisioner object");
+    how.requeue(&ctx.queue, &ctx.failures, key, error)
 }

@@ -16,25 +16,24 @@ pub mod quantity;
 pub mod volume_sync;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use futures::StreamExt;
 use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Pod};
 use k8s_openapi::api::storage::v1::StorageClass;
-use kube::runtime::controller::{self, Action, Controller};
+use kube::runtime::controller::Action;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt};
 use tokio::sync::{mpsc, watch};
-use tokio_stream::wrappers::UnboundedReceiverStream;
-use tracing::{Instrument, debug, info_span, warn};
+use tracing::info_span;
 
 use crate::events::Recorder;
 use crate::informer::{Change, Informer};
 use crate::metrics::Metrics;
 use crate::metrics::QueueMetrics;
 use crate::pod_util;
-use crate::retry::{self, Failures};
+use crate::retry::Failures;
+use crate::runner::{self, Retry};
 
 /// The controller's name in `--controllers` and metrics.
 pub const NAME: &str = "persistentvolume-binder-controller";
@@ -140,19 +139,15 @@ pub async fn run(client: Client, pods: Store<Pod>, metrics: &Metrics, stop: watc
         ok = synced => ok,
     };
     if ok {
-        let claim_loop = run_queue(
-            ctx.claims.clone(),
-            claim_rx,
-            reconcile_claim,
-            ctx.clone(),
-            stop.clone(),
-        );
-        let volume_loop = run_queue(
-            ctx.volumes.clone(),
+        let workers = runner::Workers::new("persistentvolume binder", 1, &stop);
+        let (claims, volumes) = (ctx.claims.clone(), ctx.volumes.clone());
+        let claim_loop = workers.run(claims, claim_rx, reconcile_claim, error_policy, ctx.clone());
+        let volume_loop = workers.run(
+            volumes,
             volume_rx,
             reconcile_volume,
+            error_policy,
             ctx.clone(),
-            stop.clone(),
         );
         futures::future::join(claim_loop, volume_loop).await;
     }
@@ -160,41 +155,6 @@ pub async fn run(client: Client, pods: Store<Pod>, metrics: &Metrics, stop: watc
     for w in watching {
         let _ = w.await;
     }
-}
-
-/// One queue with one worker, as upstream's binder.
-async fn run_queue<K, F, Fut>(
-    store: Store<K>,
-    rx: mpsc::UnboundedReceiver<ObjectRef<K>>,
-    reconcile: F,
-    ctx: Arc<Context>,
-    stop: watch::Receiver<bool>,
-) where
-    K: kube::Resource<DynamicType = ()>
-        + Clone
-        + std::fmt::Debug
-        + serde::de::DeserializeOwned
-        + Send
-        + Sync
-        + 'static,
-    F: FnMut(Arc<K>, Arc<Context>) -> Fut,
-    Fut: std::future::Future<Output = Result<Action, Error>> + Send + 'static,
-{
-    let mut stopped = stop.clone();
-    Controller::for_stream(futures::stream::pending(), store)
-        .with_config(controller::Config::default().concurrency(1))
-        .reconcile_on(UnboundedReceiverStream::new(rx))
-        .graceful_shutdown_on(async move {
-            let _ = stopped.wait_for(|s| *s).await;
-        })
-        .run(reconcile, error_policy::<K>, ctx)
-        .for_each(|r| {
-            if let Err(e) = r {
-                debug!(error = %e, "persistentvolume binder");
-            }
-            futures::future::ready(())
-        })
-        .await;
 }
 
 /// Turns cache changes into claim and volume syncs.
@@ -258,14 +218,9 @@ async fn reconcile_claim(
     ctx: Arc<Context>,
 ) -> Result<Action, Error> {
     let key = pod_util::key(&claim.metadata);
-    ctx.claim_queue.started(&key);
-    let started = Instant::now();
-    let result = claim_sync::sync_claim(&ctx, &claim)
-        .instrument(info_span!("reconcile", persistentvolumeclaim = %key))
-        .await;
-    ctx.claim_queue.observe(started.elapsed());
-    result?;
-    ctx.failures.forget(&failure_key(&*claim));
+    let span = info_span!("reconcile", persistentvolumeclaim = %key);
+    let work = claim_sync::sync_claim(&ctx, &claim);
+    runner::sync(&ctx.claim_queue, &ctx.failures, &key, span, work).await?;
     let bound = claim
         .annotations()
         .contains_key(binding::ANN_BIND_COMPLETED);
@@ -282,31 +237,22 @@ async fn reconcile_volume(
     ctx: Arc<Context>,
 ) -> Result<Action, Error> {
     let key = volume.name_any();
-    ctx.volume_queue.started(&key);
-    let started = Instant::now();
-    let result = volume_sync::sync_volume(&ctx, &volume)
-        .instrument(info_span!("reconcile", persistentvolume = %key))
-        .await;
-    ctx.volume_queue.observe(started.elapsed());
-    result?;
-    ctx.failures.forget(&failure_key(&*volume));
+    let span = info_span!("reconcile", persistentvolume = %key);
+    let work = volume_sync::sync_volume(&ctx, &volume);
+    runner::sync(&ctx.volume_queue, &ctx.failures, &key, span, work).await?;
     Ok(Action::await_change())
 }
 
-/// Requeues a failed sync with upstream's per-item exponential backoff.
+/// Requeues a failed sync with upstream's per-item exponential backoff. Claims are keyed
+/// `namespace/name` and volumes (cluster-scoped) by name, as their queues are.
 fn error_policy<K: kube::Resource<DynamicType = ()>>(
     obj: Arc<K>,
     error: &Error,
     ctx: Arc<Context>,
 ) -> Action {
-    let key = failure_key(&*obj);
-    let n = ctx.failures.record(&key);
-    warn!(object = %key, error = %error, "sync failed; requeueing");
-    ctx.claim_queue.retried();
-    Action::requeue(retry::backoff(n, retry::DEFAULT_BASE))
-}
-
-/// The key failures are counted under: kind and `namespace/name`.
-fn failure_key<K: kube::Resource<DynamicType = ()>>(obj: &K) -> String {
-    format!("{}/{}", K::kind(&()), pod_util::key(obj.meta()))
+    let (queue, key) = match obj.meta().namespace {
+        Some(_) => (&ctx.claim_queue, pod_util::key(obj.meta())),
+        None => (&ctx.volume_queue, obj.name_any()),
+    };
+    Retry::warn("object").requeue(queue, &ctx.failures, &key, error)
 }

@@ -4,13 +4,15 @@
 //! channel over a unix socket), [`sandbox`] (RunPodSandbox and friends, and finding a pod's
 //! sandbox again after a kubelet restart by its `io.kubernetes.pod.uid` label), [`containers`]
 //! (create, start, stop, remove, status, ExecSync), [`images`] (Version, ImageStatus,
-//! PullImage, ListImages) and [`relist`] (containerd 1.6 has no `GetContainerEvents`, so a
+//! PullImage, ListImages), [`exec`] (CRI `Exec` bridged to the runtime's streaming server
+//! over WebSocket) and [`relist`] (containerd 1.6 has no `GetContainerEvents`, so a
 //! PLEG-style relist every second announces changes on [`Runtime::events`]); [`convert`]
 //! holds the pure message translations.
 
 pub mod connection;
 pub mod containers;
 pub mod convert;
+pub mod exec;
 pub mod images;
 pub mod relist;
 pub mod sandbox;
@@ -25,8 +27,8 @@ use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 
 use super::{
-    ContainerConfig, ContainerStatus, ExecResult, NodeImage, Runtime, RuntimeError, RuntimeEvent,
-    RuntimeVersion, SandboxConfig, SandboxStatus,
+    ContainerConfig, ContainerStatus, ExecRequest, ExecResult, ExecSession, NodeImage, Runtime,
+    RuntimeError, RuntimeEvent, RuntimeVersion, SandboxConfig, SandboxStatus,
 };
 use connection::Clients;
 
@@ -237,6 +239,14 @@ impl Runtime for CriRuntime {
 
     async fn list_pod_sandboxes(&self) -> Result<Vec<super::PodSandbox>, RuntimeError> {
         sandbox::list(&self.clients).await
+    }
+
+    async fn exec(
+        &self,
+        container_id: &str,
+        request: &ExecRequest,
+    ) -> Result<ExecSession, RuntimeError> {
+        exec::exec(&self.clients, container_id, request).await
     }
 }
 
