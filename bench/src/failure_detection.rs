@@ -1,6 +1,6 @@
 //! Scenario `failure-detection`: how long a dead node's pods take to come back elsewhere.
 //! Processes: `ferrokube apiserver`, `ferrokube controller-manager` (`--node-monitor-grace-period
-//! 10s`, `--node-monitor-period 1s`), `ferrokube scheduler`, and two `ferrokube kubelet --runtime
+//! 10s`, `--node-monitor-period 500ms`), `ferrokube scheduler`, and two `ferrokube kubelet --runtime
 //! sim` processes: one simulated node that gets a Deployment's pods (tolerating `unreachable`
 //! and `not-ready` for 0 s), then two healthy ones. The first kubelet is killed; the clock runs
 //! from its Lease's last `renewTime` (its last heartbeat) until every replica is Ready on a
@@ -28,7 +28,7 @@ pub struct FailureDetectionArgs {
     #[arg(long, default_value_t = 10)]
     pub grace_secs: u64,
     /// `--node-monitor-period` in milliseconds.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 500)]
     pub monitor_period_ms: u64,
     /// Replicas on the node that dies.
     #[arg(long, default_value_t = 10)]
