@@ -14,7 +14,7 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::Pod;
 
 pub use fit_error::FitError;
-pub use node_info::{HostPort, NodeInfo, PodInfo, host_ports, pod_key};
+pub use node_info::{HostPort, NodeInfo, PodInfo, has_required_anti_affinity, host_ports, pod_key};
 pub use runtime::{Framework, NodeToStatus, Nominator, ScheduleResult, num_feasible_nodes_to_find};
 
 /// The highest score a Score plugin gives after normalisation.

@@ -62,6 +62,9 @@ pub struct NodeInfo {
     pub allocatable: Resource,
     /// Host ports the pods use.
     pub used_ports: HashSet<HostPort>,
+    /// How many of the pods have required pod anti-affinity terms (upstream's
+    /// `PodsWithRequiredAntiAffinity`), so InterPodAffinity can skip nodes without any.
+    pub pods_with_required_anti_affinity: usize,
 }
 
 impl NodeInfo {
@@ -99,6 +102,9 @@ impl NodeInfo {
         for p in host_ports(&info.pod) {
             self.used_ports.insert(p);
         }
+        if has_required_anti_affinity(&info.pod) {
+            self.pods_with_required_anti_affinity += 1;
+        }
         self.pods.push(info);
     }
 
@@ -111,6 +117,9 @@ impl NodeInfo {
         self.requested.sub(&info.requests);
         self.non_zero_requested.sub(&info.non_zero_requests);
         self.requested.allowed_pod_number -= 1;
+        if has_required_anti_affinity(&info.pod) {
+            self.pods_with_required_anti_affinity -= 1;
+        }
         self.used_ports = self.pods.iter().flat_map(|p| host_ports(&p.pod)).collect();
         true
     }
@@ -134,4 +143,17 @@ pub fn host_ports(pod: &Pod) -> Vec<HostPort> {
             Some((ip, proto, port))
         })
         .collect()
+}
+
+/// Whether `pod` has required pod anti-affinity terms.
+pub fn has_required_anti_affinity(pod: &Pod) -> bool {
+    pod.spec
+        .as_ref()
+        .and_then(|s| s.affinity.as_ref())
+        .and_then(|a| a.pod_anti_affinity.as_ref())
+        .and_then(|a| {
+            a.required_during_scheduling_ignored_during_execution
+                .as_ref()
+        })
+        .is_some_and(|t| !t.is_empty())
 }

@@ -89,6 +89,9 @@ impl PreFilterState {
             return;
         };
         let incoming = !self.affinity.is_empty() || !self.anti_affinity.is_empty();
+        if !incoming && info.pods_with_required_anti_affinity == 0 {
+            return;
+        }
         for existing in &info.pods {
             let existing = &*existing.pod;
             if has_required_anti_affinity(existing) {

@@ -290,19 +290,7 @@ pub fn has_pod_affinity(pod: &Pod) -> bool {
         .is_some_and(|a| a.pod_affinity.is_some() || a.pod_anti_affinity.is_some())
 }
 
-/// Whether a pod has required anti-affinity terms (upstream's
-/// `PodsWithRequiredAntiAffinity`), cheaply.
-pub fn has_required_anti_affinity(pod: &Pod) -> bool {
-    pod.spec
-        .as_ref()
-        .and_then(|s| s.affinity.as_ref())
-        .and_then(|a| a.pod_anti_affinity.as_ref())
-        .and_then(|a| {
-            a.required_during_scheduling_ignored_during_execution
-                .as_ref()
-        })
-        .is_some_and(|t| !t.is_empty())
-}
+pub use crate::framework::has_required_anti_affinity;
 
 /// Whether `pod` matches every term (false for no terms), ignoring namespace selectors.
 pub fn pod_matches_all_terms(terms: &[AffinityTerm], pod: &Pod) -> bool {
