@@ -10,10 +10,8 @@ mod common;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use common::{fast_options, get_pod, until};
+use common::{cri_node_with_server, get_pod, until};
 use ferrokube_kubelet::runtime::cri::CriRuntime;
-use ferrokube_kubelet::server::ServerOptions;
-use ferrokube_kubelet::{CriNode, NodeOptions, start_cri_node};
 use ferrokube_tests::Cluster;
 use ferrokube_tests::containerd::Containerd;
 use k8s_openapi::api::core::v1::Event;
@@ -23,30 +21,6 @@ const NODE: &str = "cri-stream-node";
 
 /// Generous: containers start in well under a second, but the machine is shared.
 const START_TIMEOUT: Duration = Duration::from_secs(40);
-
-/// A cri node whose kubelet server (on a free port) trusts the cluster CA's client
-/// certificates, as the API server presents one.
-async fn node_with_server(cluster: &Cluster, containerd: &Containerd) -> Result<CriNode> {
-    let data = cluster.kubeconfig().parent().context("data directory")?;
-    let ca = std::fs::read_to_string(data.join("tls/ca.crt"))?;
-    let options = NodeOptions {
-        pod_logs_dir: containerd.scratch().join("pod-logs"),
-        root_dir: containerd.scratch().join("kubelet"),
-        server: Some(ServerOptions {
-            port: 0,
-            client_ca_pem: Some(ca),
-            ..Default::default()
-        }),
-        ..fast_options()
-    };
-    Ok(start_cri_node(
-        cluster.client().await?,
-        NODE.into(),
-        options,
-        &containerd.endpoint(),
-    )
-    .await?)
-}
 
 fn busybox_pod(name: &str, script: &str) -> String {
     serde_json::json!({
@@ -93,7 +67,7 @@ async fn kubectl_logs_exec_and_describe_work_for_a_containerd_pod() -> Result<()
     let containerd = Containerd::start()?;
     let cluster = Cluster::start()?;
     let client = cluster.client().await?;
-    let node = node_with_server(&cluster, &containerd).await?;
+    let node = cri_node_with_server(&cluster, &containerd, NODE).await?;
     assert!(node.server_address().is_some(), "the node serves :10250");
 
     cluster.kubectl_stdin(

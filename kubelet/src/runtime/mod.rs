@@ -257,6 +257,59 @@ pub struct ExecSession {
     pub stderr: tokio::sync::mpsc::Receiver<bytes::Bytes>,
     /// Resolves to the exit code once the command ended.
     pub exit_code: tokio::sync::oneshot::Receiver<i32>,
+    /// Terminal size changes for the command's TTY (None without a TTY).
+    pub resize: Option<tokio::sync::mpsc::Sender<TerminalSize>>,
+}
+
+/// A terminal's size in characters, as `kubectl` sends it on the resize channel
+/// (`{"Width":80,"Height":24}`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TerminalSize {
+    /// Columns.
+    pub width: u16,
+    /// Rows.
+    pub height: u16,
+}
+
+impl TerminalSize {
+    /// Reads a resize message (`{"Width":80,"Height":24}`); None when it is not one.
+    pub fn from_json(message: &[u8]) -> Option<Self> {
+        let v: serde_json::Value = serde_json::from_slice(message).ok()?;
+        Some(TerminalSize {
+            width: u16::try_from(v.get("Width")?.as_u64()?).ok()?,
+            height: u16::try_from(v.get("Height")?.as_u64()?).ok()?,
+        })
+    }
+
+    /// The resize message for this size, as the runtime's streaming server reads it.
+    pub fn to_json(self) -> Vec<u8> {
+        format!(r#"{{"Width":{},"Height":{}}}"#, self.width, self.height).into_bytes()
+    }
+}
+
+/// What [`Runtime::attach`] connects to (CRI `AttachRequest`): the streams of a running
+/// container's main process.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AttachRequest {
+    /// Whether standard input is streamed (the container must keep stdin open).
+    pub stdin: bool,
+    /// Whether standard output is streamed.
+    pub stdout: bool,
+    /// Whether standard error is streamed.
+    pub stderr: bool,
+    /// Whether the container has a TTY (its spec's `tty`; attach cannot change it).
+    pub tty: bool,
+}
+
+/// A connection to a port in a pod's network namespace, opened by [`Runtime::port_forward`]
+/// (CRI `PortForward`).
+pub struct PortForwardStream {
+    /// Bytes for the port; dropping it stops sending.
+    pub input: tokio::sync::mpsc::Sender<bytes::Bytes>,
+    /// Bytes from the port; ends when the connection does.
+    pub output: tokio::sync::mpsc::Receiver<bytes::Bytes>,
+    /// Resolves once the connection ended: the runtime's error message, empty when none.
+    pub error: tokio::sync::oneshot::Receiver<String>,
 }
 
 /// What [`Runtime::exec`] runs (CRI `ExecRequest`).
@@ -346,6 +399,27 @@ pub trait Runtime: Send + Sync {
     ) -> Result<ExecSession, RuntimeError> {
         let _ = (container_id, request);
         Err(RuntimeError::Unsupported("Exec"))
+    }
+    /// Connects to the standard streams of a running container's main process (CRI
+    /// `Attach`); `kubectl attach` goes through it. The session's exit code is 0 once the
+    /// streams end.
+    async fn attach(
+        &self,
+        container_id: &str,
+        request: &AttachRequest,
+    ) -> Result<ExecSession, RuntimeError> {
+        let _ = (container_id, request);
+        Err(RuntimeError::Unsupported("Attach"))
+    }
+    /// Connects to `port` in the sandbox's network namespace (CRI `PortForward`);
+    /// `kubectl port-forward` goes through it.
+    async fn port_forward(
+        &self,
+        sandbox_id: &str,
+        port: u16,
+    ) -> Result<PortForwardStream, RuntimeError> {
+        let _ = (sandbox_id, port);
+        Err(RuntimeError::Unsupported("PortForward"))
     }
 }
 

@@ -4,13 +4,20 @@
 //! 4 resize; with v5, 255 closes the channel named by the next byte). When the command ends,
 //! its outcome goes on the error channel as a `Status` (`Success`, or `NonZeroExitCode` with
 //! the exit code as the `ExitCode` cause), then the connection is closed. SPDY is not spoken.
+//!
+//! The channel relay ([`relay`]) and the upgrade ([`switch`]) are shared with `/attach`
+//! ([`super::attach`]): closing stdin (v5) drops the session's stdin, which the runtime turns
+//! into the end of the command's input; resize messages (`{"Width":..,"Height":..}`) go to the
+//! session's TTY.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
+use k8s_openapi::api::core::v1::Pod;
 use serde_json::json;
 use tokio::sync::Mutex;
 use tracing::debug;
@@ -19,7 +26,7 @@ use super::logs::{bound_pod, has_container, locate};
 use super::routes::{full, query, text_error};
 use super::websocket::{self, Message, opcode};
 use super::{Body, NodeServer};
-use crate::runtime::{ExecRequest, ExecSession};
+use crate::runtime::{ExecRequest, ExecSession, TerminalSize};
 
 /// The channel subprotocols served, preferred first.
 pub const PROTOCOLS: &[&str] = &["v5.channel.k8s.io", "v4.channel.k8s.io"];
@@ -29,6 +36,7 @@ const STDIN: u8 = 0;
 const STDOUT: u8 = 1;
 const STDERR: u8 = 2;
 const ERROR: u8 = 3;
+const RESIZE: u8 = 4;
 const CLOSE_CHANNEL: u8 = 255;
 
 /// The `Status` written on the error channel for an exit code.
@@ -54,10 +62,99 @@ pub fn negotiate(offered: &str) -> Option<&'static str> {
     PROTOCOLS.iter().copied().find(|p| offers.contains(p))
 }
 
-fn is_set(q: &std::collections::BTreeMap<String, Vec<String>>, key: &str) -> bool {
+fn is_set(q: &BTreeMap<String, Vec<String>>, key: &str) -> bool {
     q.get(key)
         .and_then(|v| v.first())
         .is_some_and(|v| v == "1" || v == "true")
+}
+
+/// The standard streams a request asks for: (stdin, stdout, stderr, tty), as upstream's
+/// `remotecommand` options read them (no stderr with a TTY; at least one stream).
+pub fn stream_options(
+    q: &BTreeMap<String, Vec<String>>,
+) -> Result<(bool, bool, bool, bool), Box<Response<Body>>> {
+    let tty = is_set(q, "tty");
+    let (stdin, stdout, stderr) = (
+        is_set(q, "input"),
+        is_set(q, "output"),
+        is_set(q, "error") && !tty,
+    );
+    if !stdin && !stdout && !stderr {
+        return Err(Box::new(text_error(
+            StatusCode::BAD_REQUEST,
+            "you must specify at least 1 of stdin, stdout, stderr",
+        )));
+    }
+    Ok((stdin, stdout, stderr, tty))
+}
+
+/// The runtime's id of `container` in `pod` when its status says it is running.
+pub fn running_container_id(pod: &Pod, container: &str) -> Option<String> {
+    let status = pod.status.as_ref()?;
+    status
+        .container_statuses
+        .iter()
+        .flatten()
+        .chain(status.init_container_statuses.iter().flatten())
+        .chain(status.ephemeral_container_statuses.iter().flatten())
+        .find(|s| s.name == container && s.state.as_ref().is_some_and(|st| st.running.is_some()))
+        .and_then(|s| s.container_id.clone())
+}
+
+/// The client's WebSocket key and the negotiated subprotocol, or the upstream refusal.
+pub fn websocket_offer<B>(req: &Request<B>) -> Result<(String, &'static str), Box<Response<Body>>> {
+    let headers = req.headers();
+    let is_websocket = headers
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    let key = headers
+        .get("sec-websocket-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let protocol = headers
+        .get("sec-websocket-protocol")
+        .and_then(|v| v.to_str().ok())
+        .and_then(negotiate);
+    match (key, protocol, is_websocket) {
+        (Some(key), Some(protocol), true) => Ok((key, protocol)),
+        _ => Err(Box::new(text_error(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "unable to upgrade connection: only WebSocket with one of the subprotocols {PROTOCOLS:?} is supported"
+            ),
+        ))),
+    }
+}
+
+/// The final `Status` a session's exit code becomes.
+pub type Outcome = Box<dyn FnOnce(i32) -> serde_json::Value + Send>;
+
+/// Answers `101 Switching Protocols` and relays `session` over the upgraded connection.
+pub fn switch(
+    req: Request<Incoming>,
+    key: &str,
+    protocol: &'static str,
+    session: ExecSession,
+    outcome: Outcome,
+) -> Response<Body> {
+    let v5 = protocol.starts_with("v5");
+    tokio::spawn(async move {
+        match hyper::upgrade::on(req).await {
+            Ok(upgraded) => relay(TokioIo::new(upgraded), session, v5, outcome).await,
+            Err(e) => debug!(error = %e, "stream upgrade failed"),
+        }
+    });
+    let mut resp = Response::new(full(Bytes::new()));
+    *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let h = resp.headers_mut();
+    h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    if let Ok(v) = HeaderValue::from_str(&websocket::accept_key(key)) {
+        h.insert("sec-websocket-accept", v);
+    }
+    h.insert("sec-websocket-protocol", HeaderValue::from_static(protocol));
+    resp
 }
 
 /// Serves an exec request.
@@ -86,30 +183,19 @@ pub async fn exec(
             "you must specify at least 1 command",
         );
     }
+    let (stdin, stdout, stderr, tty) = match stream_options(&q) {
+        Ok(o) => o,
+        Err(resp) => return *resp,
+    };
     let request = ExecRequest {
         command: command.clone(),
-        stdin: is_set(&q, "input"),
-        stdout: is_set(&q, "output"),
-        stderr: is_set(&q, "error"),
-        tty: is_set(&q, "tty"),
+        stdin,
+        stdout,
+        stderr,
+        tty,
     };
-    let running_id = pod
-        .status
-        .as_ref()
-        .and_then(|s| s.container_statuses.as_ref())
-        .into_iter()
-        .flatten()
-        .chain(
-            pod.status
-                .as_ref()
-                .and_then(|s| s.init_container_statuses.as_ref())
-                .into_iter()
-                .flatten(),
-        )
-        .find(|s| s.name == container && s.state.as_ref().is_some_and(|st| st.running.is_some()))
-        .and_then(|s| s.container_id.clone());
     let uid = pod.metadata.uid.clone().unwrap_or_default();
-    let located = match running_id {
+    let located = match running_container_id(&pod, container) {
         Some(id) => locate(server, &uid, &id).await,
         None => None,
     };
@@ -119,52 +205,46 @@ pub async fn exec(
             format!("container not found ({container:?})"),
         );
     };
-    let headers = req.headers();
-    let is_websocket = headers
-        .get(header::UPGRADE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
-    let key = headers
-        .get("sec-websocket-key")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    let protocol = headers
-        .get("sec-websocket-protocol")
-        .and_then(|v| v.to_str().ok())
-        .and_then(negotiate);
-    let (Some(key), Some(protocol), true) = (key, protocol, is_websocket) else {
-        return text_error(
-            StatusCode::BAD_REQUEST,
-            format!(
-                "unable to upgrade connection: only WebSocket with one of the subprotocols {PROTOCOLS:?} is supported"
-            ),
-        );
+    let (key, protocol) = match websocket_offer(&req) {
+        Ok(o) => o,
+        Err(resp) => return *resp,
     };
     let session = match server.runtime.exec(&located.container_id, &request).await {
         Ok(s) => s,
         Err(e) => return text_error(StatusCode::INTERNAL_SERVER_ERROR, e),
     };
-    let v5 = protocol.starts_with("v5");
-    tokio::spawn(async move {
-        match hyper::upgrade::on(req).await {
-            Ok(upgraded) => stream(TokioIo::new(upgraded), session, command, v5).await,
-            Err(e) => debug!(error = %e, "exec upgrade failed"),
-        }
-    });
-    let mut resp = Response::new(full(Bytes::new()));
-    *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-    let h = resp.headers_mut();
-    h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
-    h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
-    if let Ok(v) = HeaderValue::from_str(&websocket::accept_key(&key)) {
-        h.insert("sec-websocket-accept", v);
-    }
-    h.insert("sec-websocket-protocol", HeaderValue::from_static(protocol));
-    resp
+    let outcome: Outcome = Box::new(move |code| exit_status(&command, code));
+    switch(req, &key, protocol, session, outcome)
 }
 
-/// Pumps the session's streams over the upgraded connection until the command ends.
-async fn stream<IO>(io: IO, session: ExecSession, command: Vec<String>, v5: bool)
+/// What one message from the client asks of the session.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ClientMessage<'a> {
+    /// Bytes for stdin.
+    Stdin(&'a [u8]),
+    /// Close stdin (v5 only).
+    CloseStdin,
+    /// A new terminal size.
+    Resize(TerminalSize),
+    /// Nothing the session acts on.
+    Ignored,
+}
+
+/// Reads one data message from the client.
+pub fn client_message(data: &[u8], v5: bool) -> ClientMessage<'_> {
+    match data.split_first() {
+        Some((&STDIN, rest)) => ClientMessage::Stdin(rest),
+        Some((&CLOSE_CHANNEL, [STDIN, ..])) if v5 => ClientMessage::CloseStdin,
+        Some((&RESIZE, rest)) => {
+            TerminalSize::from_json(rest).map_or(ClientMessage::Ignored, ClientMessage::Resize)
+        }
+        _ => ClientMessage::Ignored,
+    }
+}
+
+/// Pumps the session's streams over the upgraded connection until the session ends (then
+/// writes its outcome on the error channel) or the client goes away.
+pub async fn relay<IO>(io: IO, session: ExecSession, v5: bool, outcome: Outcome)
 where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
 {
@@ -175,22 +255,28 @@ where
         mut stdout,
         mut stderr,
         exit_code,
+        resize,
     } = session;
     let input_writer = writer.clone();
-    let input = tokio::spawn(async move {
+    let mut input = tokio::spawn(async move {
         let mut stdin = stdin;
         while let Ok(Some(msg)) = websocket::read_message(&mut reader).await {
             match msg {
-                Message::Data(data) => match data.split_first() {
-                    Some((&STDIN, rest)) => {
+                Message::Data(data) => match client_message(&data, v5) {
+                    ClientMessage::Stdin(bytes) => {
                         if let Some(tx) = &stdin
-                            && tx.send(Bytes::copy_from_slice(rest)).await.is_err()
+                            && tx.send(Bytes::copy_from_slice(bytes)).await.is_err()
                         {
                             stdin = None;
                         }
                     }
-                    Some((&CLOSE_CHANNEL, [STDIN, ..])) if v5 => stdin = None,
-                    _ => {}
+                    ClientMessage::CloseStdin => stdin = None,
+                    ClientMessage::Resize(size) => {
+                        if let Some(tx) = &resize {
+                            let _ = tx.send(size).await;
+                        }
+                    }
+                    ClientMessage::Ignored => {}
                 },
                 Message::Ping(p) => {
                     let mut w = input_writer.lock().await;
@@ -217,6 +303,8 @@ where
                 Some(c) => (STDERR, c),
                 None => { err_open = false; continue; }
             },
+            // The client went away: dropping the session ends the runtime's side.
+            _ = &mut input => return,
         };
         let mut msg = Vec::with_capacity(chunk.len() + 1);
         msg.push(channel);
@@ -231,7 +319,7 @@ where
         }
     }
     let code = exit_code.await.unwrap_or(-1);
-    let status = serde_json::to_vec(&exit_status(&command, code)).unwrap_or_default();
+    let status = serde_json::to_vec(&outcome(code)).unwrap_or_default();
     let mut msg = vec![ERROR];
     msg.extend_from_slice(&status);
     let mut w = writer.lock().await;
@@ -262,5 +350,75 @@ mod tests {
         assert_eq!(s["reason"], "NonZeroExitCode");
         assert_eq!(s["details"]["causes"][0]["message"], "1");
         assert_eq!(exit_status(&[], 0)["status"], "Success");
+    }
+
+    #[test]
+    fn client_messages_are_stdin_close_or_resize() {
+        assert_eq!(client_message(b"\x00hi", true), ClientMessage::Stdin(b"hi"));
+        assert_eq!(client_message(b"\xff\x00", true), ClientMessage::CloseStdin);
+        assert_eq!(client_message(b"\xff\x00", false), ClientMessage::Ignored);
+        assert_eq!(
+            client_message(br#"{"Width":100,"Height":30}"#.as_slice(), true),
+            ClientMessage::Ignored,
+            "a message without its channel byte"
+        );
+        let mut resize = vec![RESIZE];
+        resize.extend_from_slice(br#"{"Width":100,"Height":30}"#);
+        assert_eq!(
+            client_message(&resize, false),
+            ClientMessage::Resize(TerminalSize {
+                width: 100,
+                height: 30
+            })
+        );
+    }
+
+    #[tokio::test]
+    async fn resizes_reach_the_session_and_its_output_reaches_the_client() {
+        let (client, server) = tokio::io::duplex(1 << 16);
+        let (resize_tx, mut resizes) = tokio::sync::mpsc::channel(4);
+        let (out_tx, stdout) = tokio::sync::mpsc::channel(4);
+        let (_, stderr) = tokio::sync::mpsc::channel(1);
+        let (exit_tx, exit_code) = tokio::sync::oneshot::channel();
+        let session = ExecSession {
+            stdin: None,
+            stdout,
+            stderr,
+            exit_code,
+            resize: Some(resize_tx),
+        };
+        let relay = tokio::spawn(relay(
+            server,
+            session,
+            true,
+            Box::new(|code| exit_status(&[], code)),
+        ));
+        let (mut from_server, mut to_server) = tokio::io::split(client);
+        let mut resize = vec![RESIZE];
+        resize.extend_from_slice(br#"{"Width":132,"Height":43}"#);
+        let frame = websocket::encode_frame(opcode::BINARY, &resize, Some([1, 2, 3, 4]));
+        tokio::io::AsyncWriteExt::write_all(&mut to_server, &frame)
+            .await
+            .unwrap();
+        assert_eq!(
+            resizes.recv().await,
+            Some(TerminalSize {
+                width: 132,
+                height: 43
+            })
+        );
+        out_tx.send(Bytes::from_static(b"43 132\n")).await.unwrap();
+        drop(out_tx);
+        exit_tx.send(0).unwrap();
+        assert_eq!(
+            websocket::read_message(&mut from_server).await.unwrap(),
+            Some(Message::Data(b"\x0143 132\n".to_vec()))
+        );
+        let Some(Message::Data(status)) = websocket::read_message(&mut from_server).await.unwrap()
+        else {
+            panic!("no status message");
+        };
+        assert_eq!(status[0], ERROR);
+        relay.await.unwrap();
     }
 }

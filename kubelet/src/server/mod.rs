@@ -6,15 +6,18 @@
 //! cluster CA), [`auth`] (the client certificate's user, else a bearer token checked with a
 //! TokenReview), then [`routes`]: `/healthz`, `/pods`, `/metrics`, `/stats/summary`
 //! ([`stats`]), `/containerLogs/{ns}/{pod}/{container}` ([`logs`]), and `/exec`, `/attach`
-//! ([`exec`] over WebSocket, [`websocket`]).
+//! ([`exec`], [`attach`] over WebSocket, [`websocket`]), `/portForward` ([`portforward`] over
+//! SPDY/3.1, [`crate::spdy`], plain or tunneled in WebSocket).
 //!
 //! Simulated nodes each serve on their own InternalIP and port, so the API server reaches each
 //! one as it would a real node (with `--node-ip 127.0.0.1`, node `i` is `127.0.0.(1+i)`, all on
 //! the loopback interface).
 
+pub mod attach;
 pub mod auth;
 pub mod exec;
 pub mod logs;
+pub mod portforward;
 pub mod routes;
 pub mod stats;
 pub mod tls;

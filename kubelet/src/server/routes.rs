@@ -128,10 +128,14 @@ pub async fn handle(
                 let (ns, pod, container) = (ns.to_string(), pod.to_string(), container.to_string());
                 super::exec::exec(&server, &ns, &pod, &container, req).await
             }
-            ["attach", _ns, _pod, ..] | ["portForward", _ns, _pod, ..] => text_error(
-                StatusCode::NOT_IMPLEMENTED,
-                format!("{} is not supported by this kubelet yet", parts[0]),
-            ),
+            ["portForward", ns, pod, ..] => {
+                let (ns, pod) = (ns.to_string(), pod.to_string());
+                super::portforward::port_forward(&server, &ns, &pod, req).await
+            }
+            ["attach", ns, pod, container] | ["attach", ns, pod, _, container] => {
+                let (ns, pod, container) = (ns.to_string(), pod.to_string(), container.to_string());
+                super::attach::attach(&server, &ns, &pod, &container, req).await
+            }
             _ => text_error(StatusCode::NOT_FOUND, "404 page not found"),
         }
     }

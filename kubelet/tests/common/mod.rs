@@ -5,9 +5,11 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use anyhow::{Result, bail};
-use ferrokube_kubelet::NodeOptions;
+use anyhow::{Context, Result, bail};
+use ferrokube_kubelet::server::ServerOptions;
+use ferrokube_kubelet::{CriNode, NodeOptions, start_cri_node};
 use ferrokube_tests::Cluster;
+use ferrokube_tests::containerd::Containerd;
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 
@@ -84,4 +86,32 @@ pub async fn get_pod(client: &kube::Client, name: &str) -> Result<Pod> {
     Ok(Api::<Pod>::namespaced(client.clone(), "default")
         .get(name)
         .await?)
+}
+
+/// A cri node named `node` whose kubelet server (on a free port) trusts the cluster CA's
+/// client certificates, as the API server presents one.
+pub async fn cri_node_with_server(
+    cluster: &Cluster,
+    containerd: &Containerd,
+    node: &str,
+) -> Result<CriNode> {
+    let data = cluster.kubeconfig().parent().context("data directory")?;
+    let ca = std::fs::read_to_string(data.join("tls/ca.crt"))?;
+    let options = NodeOptions {
+        pod_logs_dir: containerd.scratch().join("pod-logs"),
+        root_dir: containerd.scratch().join("kubelet"),
+        server: Some(ServerOptions {
+            port: 0,
+            client_ca_pem: Some(ca),
+            ..Default::default()
+        }),
+        ..fast_options()
+    };
+    Ok(start_cri_node(
+        cluster.client().await?,
+        node.into(),
+        options,
+        &containerd.endpoint(),
+    )
+    .await?)
 }

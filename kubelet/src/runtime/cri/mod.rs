@@ -4,18 +4,22 @@
 //! channel over a unix socket), [`sandbox`] (RunPodSandbox and friends, and finding a pod's
 //! sandbox again after a kubelet restart by its `io.kubernetes.pod.uid` label), [`containers`]
 //! (create, start, stop, remove, status, ExecSync), [`images`] (Version, ImageStatus,
-//! PullImage, ListImages), [`exec`] (CRI `Exec` bridged to the runtime's streaming server
-//! over WebSocket) and [`relist`] (containerd 1.6 has no `GetContainerEvents`, so a
-//! PLEG-style relist every second announces changes on [`Runtime::events`]); [`convert`]
-//! holds the pure message translations.
+//! PullImage, ListImages), [`exec`] (CRI `Exec` and `Attach` bridged to the runtime's
+//! streaming server by [`streaming`]: WebSocket, or [`spdy`] on the crate's SPDY session when
+//! stdin is streamed), [`portforward`] (CRI `PortForward`, the same way) and [`relist`]
+//! (containerd 1.6 has no `GetContainerEvents`, so a PLEG-style relist every second announces
+//! changes on [`Runtime::events`]); [`convert`] holds the pure message translations.
 
 pub mod connection;
 pub mod containers;
 pub mod convert;
 pub mod exec;
 pub mod images;
+pub mod portforward;
 pub mod relist;
 pub mod sandbox;
+pub mod spdy;
+pub mod streaming;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -27,8 +31,8 @@ use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 
 use super::{
-    ContainerConfig, ContainerStatus, ExecRequest, ExecResult, ExecSession, NodeImage, Runtime,
-    RuntimeError, RuntimeEvent, RuntimeVersion, SandboxConfig, SandboxStatus,
+    AttachRequest, ContainerConfig, ContainerStatus, ExecRequest, ExecResult, ExecSession,
+    NodeImage, Runtime, RuntimeError, RuntimeEvent, RuntimeVersion, SandboxConfig, SandboxStatus,
 };
 use connection::Clients;
 
@@ -247,6 +251,22 @@ impl Runtime for CriRuntime {
         request: &ExecRequest,
     ) -> Result<ExecSession, RuntimeError> {
         exec::exec(&self.clients, container_id, request).await
+    }
+
+    async fn attach(
+        &self,
+        container_id: &str,
+        request: &AttachRequest,
+    ) -> Result<ExecSession, RuntimeError> {
+        exec::attach(&self.clients, container_id, request).await
+    }
+
+    async fn port_forward(
+        &self,
+        sandbox_id: &str,
+        port: u16,
+    ) -> Result<super::PortForwardStream, RuntimeError> {
+        portforward::port_forward(&self.clients, sandbox_id, port).await
     }
 }
 
