@@ -8,6 +8,7 @@
 
 pub mod allocator;
 pub mod apply;
+pub mod bootstraptoken;
 pub mod cache;
 pub mod decode;
 pub mod discovery;
@@ -258,6 +259,7 @@ pub async fn run(
         tokens,
     });
     bootstrap::ensure_defaults(&state).await?;
+    bootstraptoken::start(&state, &config.data_dir).await?;
     let kubeconfig_path = config
         .kubeconfig_path
         .clone()

@@ -85,7 +85,8 @@ impl Apiserver {
         ))
     }
 
-    /// The user a bearer token authenticates as: the admin token or a service account token.
+    /// The user a bearer token authenticates as: the admin token, a bootstrap token or a
+    /// service account token.
     pub async fn authenticate_bearer(&self, token: &str) -> Option<User> {
         if token.is_empty() {
             return None;
@@ -96,6 +97,9 @@ impl Apiserver {
                 groups: vec!["system:masters".into(), "system:authenticated".into()],
                 ..Default::default()
             });
+        }
+        if let Some(user) = self.authenticate_bootstrap_token(token).await {
+            return Some(user);
         }
         self.authenticate_service_account(token).await
     }

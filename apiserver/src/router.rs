@@ -40,8 +40,17 @@ pub async fn handle(
         Some(u) => Some(u),
         None => bearer_user(&state, &req).await,
     };
-    let Some(user) = user else {
-        return error_response(&ApiError::unauthorized());
+    let user = match user {
+        Some(u) => u,
+        None if crate::bootstraptoken::cluster_info::anonymous_may(
+            &method,
+            &path,
+            req.uri().query(),
+        ) =>
+        {
+            crate::bootstraptoken::cluster_info::anonymous_user()
+        }
+        None => return error_response(&ApiError::unauthorized()),
     };
     span.record("user", user.name.as_str());
     let (resource, verb, resp) = async {
