@@ -11,10 +11,17 @@
 #   config DIR [SUBNET] [BRIDGE]
 #                     writes DIR/config.toml (a containerd configuration rooted in DIR, socket
 #                     DIR/containerd.sock) and DIR/net.d/10-ferrokube.conflist (bridge +
-#                     host-local + portmap + loopback on SUBNET, default 10.88.0.0/16, bridge
-#                     BRIDGE, default cni0). The test harness runs a private containerd with it.
+#                     host-local + loopback on SUBNET, default 10.88.0.0/16, bridge BRIDGE,
+#                     default cni0). The test harness runs a private containerd with it.
 #   node              configures the system containerd the same way (/etc/containerd,
-#                     /etc/cni/net.d), restarts it and imports the images.
+#                     /etc/cni/net.d), restarts it and imports the images; its network also
+#                     masquerades pod traffic leaving the host and maps hostPorts (portmap).
+#
+# FERROKUBE_CNI=full|lean overrides the network of either step. `lean` (the private
+# containerd's default) is what pods need to answer from the host and each other: no iptables.
+# `full` adds the bridge plugin's ipMasq and the portmap plugin, which run iptables (each call
+# taking the xtables lock) for every sandbox set up and torn down: with 30 sandboxes at once
+# that serialises most of their network set-up.
 #
 # Why busybox is the pause image: the sandbox container only has to hold the pod's namespaces
 # open and do nothing; containerd stops it with SIGKILL, so `sleep infinity` from the static
@@ -131,11 +138,17 @@ EOF
   echo "$stamp" >"$IMAGE_DIR/stamp"
 }
 
-# config DIR SUBNET BRIDGE [ROOT STATE SOCKET CNI_CONF_DIR]
+# config DIR SUBNET BRIDGE [ROOT STATE SOCKET CNI_CONF_DIR CNI]
 write_config() {
   local dir="$1" subnet="${2:-10.88.0.0/16}" bridge="${3:-cni0}"
   local root="${4:-$dir/root}" state="${5:-$dir/state}" socket="${6:-$dir/containerd.sock}"
-  local net_d="${7:-$dir/net.d}"
+  local net_d="${7:-$dir/net.d}" cni="${FERROKUBE_CNI:-${8:-lean}}"
+  local masq=false portmap=""
+  if [[ "$cni" == full ]]; then
+    masq=true
+    portmap='{ "type": "portmap", "capabilities": { "portMappings": true } },
+    '
+  fi
   mkdir -p "$dir" "$net_d"
   cat >"$dir/config.toml.tmp" <<EOF
 version = 2
@@ -179,7 +192,7 @@ EOF
       "type": "bridge",
       "bridge": "$bridge",
       "isGateway": true,
-      "ipMasq": true,
+      "ipMasq": $masq,
       "hairpinMode": true,
       "ipam": {
         "type": "host-local",
@@ -188,8 +201,7 @@ EOF
         "routes": [{ "dst": "0.0.0.0/0" }]
       }
     },
-    { "type": "portmap", "capabilities": { "portMappings": true } },
-    { "type": "loopback" }
+    ${portmap}{ "type": "loopback" }
   ]
 }
 EOF
@@ -198,7 +210,7 @@ EOF
 
 node() {
   write_config /etc/containerd 10.88.0.0/16 cni0 /var/lib/containerd /run/containerd \
-    /run/containerd/containerd.sock /etc/cni/net.d
+    /run/containerd/containerd.sock /etc/cni/net.d full
   if command -v systemctl >/dev/null 2>&1 && systemctl is-system-running >/dev/null 2>&1; then
     systemctl restart containerd
   fi

@@ -19,7 +19,7 @@ if ! serves "$socket"; then
   cdir="$data_dir/containerd"
   socket="$cdir/containerd.sock"
   if ! serves "$socket"; then
-    ./scripts/prepare-node.sh config "$cdir" 10.89.0.0/16 ferrokube0
+    FERROKUBE_CNI="${FERROKUBE_CNI:-full}" ./scripts/prepare-node.sh config "$cdir" 10.89.0.0/16 ferrokube0
     nohup containerd --config "$cdir/config.toml" >"$cdir/containerd.log" 2>&1 &
     echo $! >"$cdir/containerd.pid"
     for _ in $(seq 1 300); do serves "$socket" && break; sleep 0.1; done

@@ -20,6 +20,7 @@ pub mod node;
 pub mod pod;
 pub mod runtime;
 pub mod server;
+pub mod spdy;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -33,6 +34,7 @@ use tracing::info;
 
 use ipam::Cidr;
 use node::{NodeContext, RunningNode, host::HostInfo};
+use pod::env::ServiceCache;
 use runtime::Runtime;
 use runtime::sim::{SimConfig, SimRuntime};
 
@@ -173,10 +175,39 @@ pub struct Config {
     pub container_runtime_endpoint: Option<String>,
 }
 
+/// How long start-up waits for the first list of Services before starting pods anyway
+/// (their containers then wait for it, as upstream's kubelet does).
+const SERVICE_SYNC_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The Service cache of a process, shared by all its nodes, and the means to stop it.
+struct SharedServices {
+    cache: ServiceCache,
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl SharedServices {
+    /// Starts the watch and waits (bounded) for its first list.
+    async fn start(client: &kube::Client) -> SharedServices {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let (cache, task) = ServiceCache::start(client.clone(), stopped);
+        if !cache.wait_synced(SERVICE_SYNC_TIMEOUT).await {
+            tracing::warn!("services not listed yet; containers wait for them");
+        }
+        SharedServices { cache, stop, task }
+    }
+
+    async fn stop(self) {
+        self.stop.send_replace(true);
+        let _ = self.task.await;
+    }
+}
+
 /// Simulated nodes running in this process.
 pub struct SimNodes {
     nodes: Vec<RunningNode>,
     servers: Vec<server::RunningServer>,
+    services: SharedServices,
 }
 
 impl SimNodes {
@@ -219,6 +250,7 @@ impl SimNodes {
         for n in self.nodes {
             n.stop().await;
         }
+        self.services.stop().await;
     }
 }
 
@@ -227,8 +259,10 @@ pub fn sim_node_names(prefix: &str, count: u32) -> Vec<String> {
     (0..count).map(|i| format!("{prefix}-{i}")).collect()
 }
 
+#[allow(clippy::too_many_arguments)]
 fn sim_context(
     client: &kube::Client,
+    services: &ServiceCache,
     name: String,
     index: u32,
     count: u32,
@@ -263,6 +297,8 @@ fn sim_context(
         back_off_max: options.crash_loop_back_off_max,
         retry_interval: Duration::from_secs(1),
         root_dir: options.root_dir.join(&name),
+        volume_files: options.sim.volume_files,
+        services: services.clone(),
         volume_resync_interval: options.volume_resync_interval,
         pod_logs_dir: options.pod_logs_dir.clone(),
         kubelet_port: i32::from(kubelet_port),
@@ -304,6 +340,7 @@ pub async fn start_sim_nodes(
         }
     }
     options.sim.write_logs = !listeners.is_empty();
+    let services = SharedServices::start(&client).await;
     let mut contexts = Vec::new();
     for (i, name) in names.into_iter().enumerate() {
         let index = u32::try_from(i).unwrap_or(0);
@@ -311,9 +348,22 @@ pub async fn start_sim_nodes(
             Some(l) => l.local_addr().map(|a| a.port()).unwrap_or(0),
             None => 10250,
         };
-        contexts.push(sim_context(
-            &client, name, index, count, &options, &host, port,
-        )?);
+        match sim_context(
+            &client,
+            &services.cache,
+            name,
+            index,
+            count,
+            &options,
+            &host,
+            port,
+        ) {
+            Ok(c) => contexts.push(c),
+            Err(e) => {
+                services.stop().await;
+                return Err(e);
+            }
+        }
     }
     let servers_for: Vec<server::NodeServer> = contexts
         .iter()
@@ -353,11 +403,16 @@ pub async fn start_sim_nodes(
             }
         }
     }
+    let sim_nodes = SimNodes {
+        nodes,
+        servers,
+        services,
+    };
     if let Some(e) = first_error {
-        SimNodes { nodes, servers }.stop().await;
+        sim_nodes.stop().await;
         return Err(e);
     }
-    Ok(SimNodes { nodes, servers })
+    Ok(sim_nodes)
 }
 
 /// The CA (PEM) of the kubeconfig's current cluster, if it names one.
@@ -397,6 +452,7 @@ pub struct CriNode {
     pub name: String,
     node: RunningNode,
     server: Option<server::RunningServer>,
+    services: SharedServices,
 }
 
 impl CriNode {
@@ -412,6 +468,7 @@ impl CriNode {
             s.stop().await;
         }
         self.node.stop().await;
+        self.services.stop().await;
     }
 }
 
@@ -443,7 +500,15 @@ pub async fn start_cri_node(
         Some(l) => l.local_addr().map(|a| a.port()).unwrap_or(10250),
         None => 10250,
     };
-    let mut ctx = sim_context(&client, name, 0, 1, &options, &host, port)?;
+    let services = SharedServices::start(&client).await;
+    let mut ctx = match sim_context(&client, &services.cache, name, 0, 1, &options, &host, port) {
+        Ok(c) => c,
+        Err(e) => {
+            services.stop().await;
+            return Err(e);
+        }
+    };
+    ctx.volume_files = true;
     ctx.runtime = Arc::new(cri);
     ctx.runtime_name = version.name.clone();
     ctx.runtime_version = version.node_info();
@@ -456,13 +521,20 @@ pub async fn start_cri_node(
         ctx.runtime.clone(),
         ctx.runtime_name.clone(),
     );
-    let node = node::start(ctx).await?;
+    let node = match node::start(ctx).await {
+        Ok(n) => n,
+        Err(e) => {
+            services.stop().await;
+            return Err(e);
+        }
+    };
     let server = match (listener, &options.server) {
         (Some(l), Some(opts)) => {
             match server::start(l, opts, node_server, options.node_ip.into()) {
                 Ok(s) => Some(s),
                 Err(e) => {
                     node.stop().await;
+                    services.stop().await;
                     return Err(e.into());
                 }
             }
@@ -473,6 +545,7 @@ pub async fn start_cri_node(
         name: node.name.clone(),
         node,
         server,
+        services,
     })
 }
 

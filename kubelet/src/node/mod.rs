@@ -60,6 +60,11 @@ pub struct NodeContext {
     /// The node's kubelet root directory (`--root-dir`); pod volumes live under
     /// `<root_dir>/pods/<uid>/volumes`.
     pub root_dir: std::path::PathBuf,
+    /// Whether pod volumes are materialised under `root_dir`; simulated nodes of the
+    /// `ferrokube kubelet` command do not (their containers mount nothing).
+    pub volume_files: bool,
+    /// The Services the containers' service variables come from (one cache per process).
+    pub services: crate::pod::env::ServiceCache,
     /// How often a pod's configMap, secret, downwardAPI and projected volumes are refreshed
     /// from their sources (besides on pod updates).
     pub volume_resync_interval: Duration,

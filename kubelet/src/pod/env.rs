@@ -6,14 +6,24 @@
 //! the services of the pod's namespace when `enableServiceLinks` (default true) and always for
 //! the `kubernetes` master service.
 //!
-//! Entry point: [`resolve`]. A missing non-optional reference is an [`EnvError`] whose text is
+//! Entry points: [`resolve_with_services`] (what pod workers call) and [`resolve`] (reads the
+//! services from the API server, for one-off callers). A missing non-optional reference is an [`EnvError`] whose text is
 //! upstream's, which the pod worker reports as `CreateContainerConfigError`.
+//!
+//! The services come from a [`ServiceCache`]: one watch of every Service shared by all the
+//! nodes of a process (upstream's kubelet service lister), so starting a container reads no
+//! Services from the API server.
 
 use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{ConfigMap, Container, Pod, Secret, Service};
+use ferrokube_controllers::informer::Informer;
+use k8s_openapi::api::core::v1::{ConfigMap, Container, Pod, Secret, Service, ServiceSpec};
 use kube::Api;
 use kube::api::ListParams;
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::watcher;
+use tokio::sync::watch;
 
 use super::resources::{ResourceFieldError, resource_field_value};
 
@@ -71,6 +81,9 @@ pub enum EnvError {
     /// Listing the services for the service variables failed.
     #[error("failed to list services when setting up env vars: {0}")]
     ListServices(#[source] kube::Error),
+    /// The Service cache has not completed its first list (upstream's message).
+    #[error("services have not yet been read at least once, cannot construct envvars")]
+    ServicesNotSynced,
     /// A `fieldRef` names a field the downward API does not expose.
     #[error("unsupported fieldPath: {0}")]
     UnsupportedFieldPath(String),
@@ -350,9 +363,75 @@ fn secret_entries(s: &Secret) -> BTreeMap<String, String> {
     out
 }
 
-/// The services whose variables the pod gets: those of its namespace when service links are
-/// enabled, and the master service `default/kubernetes` always.
-async fn services_for(client: &kube::Client, pod: &Pod) -> Result<Vec<Service>, EnvError> {
+/// How long building an environment waits for the Service cache's first list.
+const SERVICE_SYNC_WAIT: Duration = Duration::from_secs(10);
+
+/// Every Service of the cluster, slimmed to what service variables need, kept by one watch
+/// and shared by all the nodes of a process (upstream's kubelet `serviceLister`).
+#[derive(Clone)]
+pub struct ServiceCache {
+    store: Store<Service>,
+}
+
+impl ServiceCache {
+    /// Starts watching every Service through `client` until `stop` turns true; the task ends
+    /// then.
+    pub fn start(
+        client: kube::Client,
+        stop: watch::Receiver<bool>,
+    ) -> (ServiceCache, tokio::task::JoinHandle<()>) {
+        let informer = Informer::new(Api::<Service>::all(client), watcher::Config::default())
+            .with_transform(slim_service);
+        let store = informer.store();
+        let task = informer.spawn(stop);
+        (ServiceCache { store }, task)
+    }
+
+    /// Waits (at most `timeout`) for the first full list; false if it did not complete.
+    pub async fn wait_synced(&self, timeout: Duration) -> bool {
+        matches!(
+            tokio::time::timeout(timeout, self.store.wait_until_ready()).await,
+            Ok(Ok(()))
+        )
+    }
+
+    /// The services whose variables `pod` gets: those of its namespace when service links
+    /// are enabled, and the master service `default/kubernetes` always, sorted by name.
+    async fn services_for(&self, pod: &Pod) -> Result<Vec<Service>, EnvError> {
+        if !self.wait_synced(SERVICE_SYNC_WAIT).await {
+            return Err(EnvError::ServicesNotSynced);
+        }
+        let namespace = pod.metadata.namespace.as_deref().unwrap_or_default();
+        let links = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.enable_service_links)
+            .unwrap_or(true);
+        let is_master = |s: &Service| {
+            s.metadata.namespace.as_deref() == Some("default")
+                && s.metadata.name.as_deref() == Some("kubernetes")
+        };
+        let mut services: Vec<Service> = Vec::new();
+        if links {
+            services.extend(
+                self.store
+                    .state()
+                    .into_iter()
+                    .filter(|s| s.metadata.namespace.as_deref() == Some(namespace))
+                    .filter(|s| !is_master(s))
+                    .map(|s| Service::clone(&s)),
+            );
+        }
+        let master = ObjectRef::new("kubernetes").within("default");
+        services.extend(self.store.get(&master).map(|s| Service::clone(&s)));
+        services.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+        Ok(services)
+    }
+}
+
+/// The services whose variables the pod gets, read from the API server: those of its
+/// namespace when service links are enabled, and `default/kubernetes` always.
+async fn list_services_for(client: &kube::Client, pod: &Pod) -> Result<Vec<Service>, EnvError> {
     let namespace = pod.metadata.namespace.clone().unwrap_or_default();
     let links = pod
         .spec
@@ -378,8 +457,26 @@ async fn services_for(client: &kube::Client, pod: &Pod) -> Result<Vec<Service>, 
     Ok(services)
 }
 
-/// Builds `container`'s environment in `pod` (see the module docs); `allocatable` is the
-/// node's allocatable resources, the default for unset limits in `resourceFieldRef`.
+/// Keeps only what service variables read: name, namespace and the cluster IP and ports.
+fn slim_service(s: &mut Service) {
+    let spec = s.spec.take().unwrap_or_default();
+    s.spec = Some(ServiceSpec {
+        cluster_ip: spec.cluster_ip,
+        ports: spec.ports,
+        ..Default::default()
+    });
+    s.status = None;
+    let meta = &mut s.metadata;
+    meta.managed_fields = None;
+    meta.annotations = None;
+    meta.labels = None;
+    meta.owner_references = None;
+    meta.finalizers = None;
+}
+
+/// Builds `container`'s environment in `pod` (see the module docs), reading the services
+/// from the API server; `allocatable` is the node's allocatable resources, the default for
+/// unset limits in `resourceFieldRef`.
 pub async fn resolve(
     client: &kube::Client,
     pod: &Pod,
@@ -387,8 +484,34 @@ pub async fn resolve(
     net: &PodNetwork,
     allocatable: &BTreeMap<String, String>,
 ) -> Result<ResolvedEnv, EnvError> {
+    let services = list_services_for(client, pod).await?;
+    build(client, &services, pod, container, net, allocatable).await
+}
+
+/// [`resolve`] with the services from the node's [`ServiceCache`]: what pod workers call, so
+/// starting a container reads no Services from the API server.
+pub async fn resolve_with_services(
+    client: &kube::Client,
+    services: &ServiceCache,
+    pod: &Pod,
+    container: &Container,
+    net: &PodNetwork,
+    allocatable: &BTreeMap<String, String>,
+) -> Result<ResolvedEnv, EnvError> {
+    let services = services.services_for(pod).await?;
+    build(client, &services, pod, container, net, allocatable).await
+}
+
+async fn build(
+    client: &kube::Client,
+    services: &[Service],
+    pod: &Pod,
+    container: &Container,
+    net: &PodNetwork,
+    allocatable: &BTreeMap<String, String>,
+) -> Result<ResolvedEnv, EnvError> {
     let namespace = pod.metadata.namespace.clone().unwrap_or_default();
-    let service_vars = service_env(&services_for(client, pod).await?);
+    let service_vars = service_env(services);
     let service_map: HashMap<String, String> = service_vars.iter().cloned().collect();
     let mut env = ResolvedEnv::default();
 

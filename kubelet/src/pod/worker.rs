@@ -105,7 +105,7 @@ impl PodWorker {
         };
         PodWorker {
             config_errors: HashMap::new(),
-            volumes: PodVolumes::new(&ctx.root_dir, &uid),
+            volumes: PodVolumes::new(&ctx.root_dir, &uid).with_files(ctx.volume_files),
             probes: PodProbes::default(),
             probe_deps,
             ctx,
@@ -429,22 +429,30 @@ impl PodWorker {
             return Ok(());
         }
         let net = self.pod_network().await;
-        let environment =
-            match env::resolve(&self.ctx.client, pod, c, &net, &self.ctx.capacity).await {
-                Ok(e) => e,
-                Err(e) => {
-                    let message = e.to_string();
-                    warn!(container = %c.name, %message, "CreateContainerConfigError");
-                    self.probe_deps.recorder.publish(
-                        pod,
-                        EventType::Warning,
-                        "Failed",
-                        format!("Error: {message}"),
-                    );
-                    self.config_errors.insert(c.name.clone(), message);
-                    return Ok(());
-                }
-            };
+        let environment = match env::resolve_with_services(
+            &self.ctx.client,
+            &self.ctx.services,
+            pod,
+            c,
+            &net,
+            &self.ctx.capacity,
+        )
+        .await
+        {
+            Ok(e) => e,
+            Err(e) => {
+                let message = e.to_string();
+                warn!(container = %c.name, %message, "CreateContainerConfigError");
+                self.probe_deps.recorder.publish(
+                    pod,
+                    EventType::Warning,
+                    "Failed",
+                    format!("Error: {message}"),
+                );
+                self.config_errors.insert(c.name.clone(), message);
+                return Ok(());
+            }
+        };
         self.config_errors.remove(&c.name);
         for message in &environment.invalid_names {
             self.probe_deps.recorder.publish(

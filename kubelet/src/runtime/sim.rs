@@ -51,6 +51,9 @@ pub struct SimConfig {
     pub stop_delay: Duration,
     /// Whether containers write their log files (on when the node serves logs).
     pub write_logs: bool,
+    /// Whether pod volumes are materialised under the node's root directory (on by default;
+    /// `ferrokube kubelet --runtime sim` turns it off unless `--sim-volume-files`).
+    pub volume_files: bool,
 }
 
 impl Default for SimConfig {
@@ -60,6 +63,7 @@ impl Default for SimConfig {
             run_duration: Duration::from_millis(500),
             stop_delay: Duration::from_millis(200),
             write_logs: false,
+            volume_files: true,
         }
     }
 }
@@ -529,6 +533,7 @@ impl Runtime for SimRuntime {
             stdout,
             stderr,
             exit_code,
+            resize: None,
         })
     }
 }

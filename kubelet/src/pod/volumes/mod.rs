@@ -6,6 +6,9 @@
 //! [`persistent_volume_claim`] (the bound PV's host or local path). Containers get bind mounts
 //! of these directories ([`PodVolumes::mounts`]).
 //!
+//! Simulated nodes may run without volume files ([`PodVolumes::with_files`]): then nothing is
+//! written, read or refreshed, and containers get no mounts.
+//!
 //! Entry point: [`PodVolumes`], one per pod worker: [`PodVolumes::set_up`] before the sandbox
 //! runs (a failure is a `FailedMount` and the pod waits), again on pod updates and periodic
 //! resyncs ([`PodVolumes::refresh_due`]), and [`PodVolumes::tear_down`] after the pod is gone.
@@ -122,6 +125,7 @@ pub struct PodVolumes {
     last_refresh: Option<Instant>,
     seen_metadata: Option<(BTreeMap<String, String>, BTreeMap<String, String>)>,
     tokens: HashMap<String, CachedToken>,
+    files: bool,
 }
 
 /// The permission bits of files in configMap, secret, downwardAPI and projected volumes
@@ -167,7 +171,15 @@ impl PodVolumes {
             last_refresh: None,
             seen_metadata: None,
             tokens: HashMap::new(),
+            files: true,
         }
+    }
+
+    /// The same volumes, materialised on disk (`true`, the default) or not at all (`false`:
+    /// set-up succeeds at once, writes and refreshes nothing, and containers get no mounts).
+    pub fn with_files(mut self, files: bool) -> Self {
+        self.files = files;
+        self
     }
 
     /// The directory a volume's files live in.
@@ -184,12 +196,16 @@ impl PodVolumes {
         );
         match self.last_refresh {
             None => true,
+            Some(_) if !self.files => false,
             Some(at) => self.seen_metadata.as_ref() != Some(&meta) || at.elapsed() >= resync,
         }
     }
 
     /// When the next periodic refresh is due.
     pub fn next_refresh(&self, resync: Duration) -> Option<Instant> {
+        if !self.files {
+            return None;
+        }
         self.last_refresh.map(|at| at + resync)
     }
 
@@ -200,6 +216,10 @@ impl PodVolumes {
         host: &VolumeHost,
         pod: &Pod,
     ) -> Result<Vec<(String, String)>, SetUpError> {
+        if !self.files {
+            self.last_refresh = Some(Instant::now());
+            return Ok(Vec::new());
+        }
         let volumes = pod
             .spec
             .as_ref()
@@ -293,6 +313,9 @@ impl PodVolumes {
         }
         self.paths.clear();
         self.last_refresh = None;
+        if !self.files {
+            return;
+        }
         if let Some(pod_dir) = self.dir.parent() {
             let pod_dir = pod_dir.to_path_buf();
             let _ = tokio::task::spawn_blocking(move || {
