@@ -46,6 +46,21 @@ pub struct ConvergenceArgs {
     /// How long any one wait may take.
     #[arg(long, default_value_t = 300)]
     pub timeout_secs: u64,
+    /// Runs only this part (all three when absent).
+    #[arg(long, value_enum)]
+    pub only: Option<Part>,
+}
+
+/// One part of the scenario, for `--only`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Part {
+    /// Part 1: the 1,000-replica scale-up with both client limits.
+    ScaleUp,
+    /// Part 2: the rolling update.
+    RollingUpdate,
+    /// Part 3: the controller manager's VmRSS.
+    Memory,
 }
 
 /// The controller manager's default client limits (`ferrokube controller-manager --help`).
@@ -398,63 +413,77 @@ async fn memory(binary: &Path, args: &ConvergenceArgs) -> anyhow::Result<(u64, u
 pub async fn run(binary: &Path, args: &ConvergenceArgs) -> anyhow::Result<Outcome> {
     const S: &str = "controller-convergence";
     let mut rows = Vec::new();
-    let ours = format!("{OUR_DEFAULT_LIMITS} (ours)");
-    let (created, ready) = scale_up(binary, args, None).await?;
-    let subject = format!("{} replicas, {ours}", args.replicas);
-    rows.push(Row::new(S, &subject, "all pods created", created, "s").goal(Goal::AtMost(5.0)));
-    rows.push(Row::new(S, &subject, "all pods available", ready, "s"));
-    let (up_created, up_ready) = scale_up(binary, args, Some(("20", "30"))).await?;
-    let subject = format!(
-        "{} replicas, --kube-api-qps 20 --kube-api-burst 30 (upstream)",
-        args.replicas
-    );
-    rows.push(Row::new(S, &subject, "all pods created", up_created, "s"));
-    rows.push(Row::new(S, &subject, "all pods available", up_ready, "s"));
-    rows.push(
-        Row::new(
+    let runs = |p: Part| args.only.is_none_or(|o| o == p);
+    let mut details = serde_json::Map::new();
+    details.insert("args".into(), json!(args));
+    if runs(Part::ScaleUp) {
+        let ours = format!("{OUR_DEFAULT_LIMITS} (ours)");
+        let (created, ready) = scale_up(binary, args, None).await?;
+        let subject = format!("{} replicas, {ours}", args.replicas);
+        rows.push(Row::new(S, &subject, "all pods created", created, "s").goal(Goal::AtMost(5.0)));
+        rows.push(Row::new(S, &subject, "all pods available", ready, "s"));
+        let (up_created, up_ready) = scale_up(binary, args, Some(("20", "30"))).await?;
+        let subject = format!(
+            "{} replicas, --kube-api-qps 20 --kube-api-burst 30 (upstream)",
+            args.replicas
+        );
+        rows.push(Row::new(S, &subject, "all pods created", up_created, "s"));
+        rows.push(Row::new(S, &subject, "all pods available", up_ready, "s"));
+        rows.push(
+            Row::new(
+                S,
+                "upstream limits ÷ ours",
+                "time to create all pods",
+                up_created / created,
+                "x",
+            )
+            .goal(Goal::AtLeast(10.0)),
+        );
+        details.insert(
+            "scale_up".into(),
+            json!({"ours": {"created_s": created, "available_s": ready},
+                   "upstream_limits": {"created_s": up_created, "available_s": up_ready}}),
+        );
+    }
+    if runs(Part::RollingUpdate) {
+        let rollout = rolling_update(binary, args).await?;
+        rows.push(Row::new(
             S,
-            "upstream limits ÷ ours",
-            "time to create all pods",
-            up_created / created,
-            "x",
-        )
-        .goal(Goal::AtLeast(10.0)),
-    );
-    let rollout = rolling_update(binary, args).await?;
-    rows.push(Row::new(
-        S,
-        &format!(
-            "{} replicas, maxSurge 25% maxUnavailable 25%",
-            args.rollout_replicas
-        ),
-        "rolling update complete",
-        rollout,
-        "s",
-    ));
-    let (empty, full, pods) = memory(binary, args).await?;
-    let subject = format!(
-        "controller-manager, {} Deployments / {} ReplicaSets / {pods} pods",
-        args.memory_deployments, args.memory_deployments
-    );
-    rows.push(
-        Row::new(S, &subject, "VmRSS", full as f64 / 1048576.0, "MiB").goal(Goal::AtMost(100.0)),
-    );
-    rows.push(Row::new(
-        S,
-        "controller-manager, empty cluster",
-        "VmRSS",
-        empty as f64 / 1048576.0,
-        "MiB",
-    ));
+            &format!(
+                "{} replicas, maxSurge 25% maxUnavailable 25%",
+                args.rollout_replicas
+            ),
+            "rolling update complete",
+            rollout,
+            "s",
+        ));
+        details.insert("rolling_update_s".into(), json!(rollout));
+    }
+    if runs(Part::Memory) {
+        let (empty, full, pods) = memory(binary, args).await?;
+        let subject = format!(
+            "controller-manager, {} Deployments / {} ReplicaSets / {pods} pods",
+            args.memory_deployments, args.memory_deployments
+        );
+        rows.push(
+            Row::new(S, &subject, "VmRSS", full as f64 / 1048576.0, "MiB")
+                .goal(Goal::AtMost(100.0)),
+        );
+        rows.push(Row::new(
+            S,
+            "controller-manager, empty cluster",
+            "VmRSS",
+            empty as f64 / 1048576.0,
+            "MiB",
+        ));
+        details.insert(
+            "memory".into(),
+            json!({"empty_bytes": empty, "full_bytes": full, "pods": pods}),
+        );
+    }
     Ok(Outcome {
         scenario: "controller-convergence",
         rows,
-        details: json!({
-            "args": args,
-            "scale_up": {"ours": {"created_s": created, "available_s": ready},
-                         "upstream_limits": {"created_s": up_created, "available_s": up_ready}},
-            "rolling_update_s": rollout,
-            "memory": {"empty_bytes": empty, "full_bytes": full, "pods": pods},
-        }),
+        details: serde_json::Value::Object(details),
     })
 }

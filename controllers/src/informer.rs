@@ -22,6 +22,8 @@ use kube::{Api, Resource};
 use tokio::sync::{mpsc, watch};
 use tracing::warn;
 
+pub mod transform;
+
 /// One change to a watched object.
 #[derive(Debug)]
 pub enum Change<K> {
@@ -47,6 +49,7 @@ where
     config: watcher::Config,
     writer: Writer<K>,
     subscribers: Vec<mpsc::UnboundedSender<Change<K>>>,
+    transform: fn(&mut K),
 }
 
 impl<K> Informer<K>
@@ -66,7 +69,15 @@ where
             config,
             writer: Writer::default(),
             subscribers: Vec::new(),
+            transform: strip_managed_fields,
         }
+    }
+
+    /// Replaces what is done to every object before it is cached (default:
+    /// [`strip_managed_fields`]), as upstream's `SetTransform`.
+    pub fn with_transform(mut self, transform: fn(&mut K)) -> Self {
+        self.transform = transform;
+        self
     }
 
     /// The cache; [`Store::wait_until_ready`] resolves after the first full list.
@@ -88,13 +99,14 @@ where
             config,
             mut writer,
             subscribers,
+            transform,
         } = self;
         let kind = K::kind(&());
         tokio::spawn(async move {
             let reader = writer.as_reader();
             let mut events = watcher(api, config)
                 .default_backoff()
-                .modify(strip_managed_fields)
+                .modify(transform)
                 .boxed();
             let send = |c: Change<K>| {
                 for s in &subscribers {

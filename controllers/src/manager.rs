@@ -19,7 +19,7 @@ use tokio::sync::watch;
 use tracing::info;
 
 use crate::events::Recorder;
-use crate::informer::Informer;
+use crate::informer::{Informer, transform};
 use crate::metrics::Metrics;
 use crate::statefulset;
 use crate::volume::{localpath, persistentvolume};
@@ -477,9 +477,11 @@ impl SharedInformers {
         }
     }
 
+    /// The pod cache keeps only what the controllers read ([`transform::pod`]).
     fn pods(&mut self) -> &mut Informer<Pod> {
         let client = &self.client;
-        self.pods.get_or_insert_with(|| informer(client))
+        self.pods
+            .get_or_insert_with(|| informer(client).with_transform(transform::pod))
     }
 
     fn replicasets(&mut self) -> &mut Informer<ReplicaSet> {
