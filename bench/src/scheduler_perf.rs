@@ -5,6 +5,13 @@
 //! second: throughput is the average of those per-second samples over the measured pods
 //! (upstream's SchedulingThroughput average), reported beside upstream's CI threshold. The
 //! scheduler's resident memory is read at the end.
+//!
+//! `PreemptionAsync` is upstream's `default_preemption` shape: every node (4 CPU) is filled by
+//! four low-priority 900m pods, then, while the measured 100m pods (which always fit) are
+//! created, a 3-CPU priority-10 preemptor is created every 200 ms in its own namespace; each
+//! must evict three of a node's low-priority pods. Only the measured pods are counted (the
+//! bound preemptors are subtracted from the scheduler's counter), and at the end every
+//! preemptor must have been bound to a node.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -32,7 +39,8 @@ pub enum Shape {
     TopologySpreading,
     /// 5,000 / 5,000 / 10,000 with required node affinity (threshold 220).
     SchedulingNodeAffinity,
-    /// 5,000 nodes, 20,000 low-priority pods, 5,000 high-priority preemptors (threshold 570).
+    /// 5,000 nodes filled by 20,000 low-priority pods, 5,000 measured default pods while a
+    /// high-priority preemptor arrives every 200 ms (threshold 570).
     PreemptionAsync,
 }
 
@@ -205,10 +213,13 @@ fn pod_body(shape: Shape, name: &str, measured: bool) -> Bytes {
             }
         }
         Shape::PreemptionAsync => {
-            let (prio, cpu) = if measured { (10, "3") } else { (1, "900m") };
-            spec["priority"] = json!(prio);
-            spec["terminationGracePeriodSeconds"] = json!(0);
-            spec["containers"][0]["resources"]["requests"] = json!({"cpu": cpu, "memory": "500Mi"});
+            // Upstream's pod-low-priority.yaml (no priority, 900m, deleted at once) for the
+            // initial pods, pod-default.yaml (100m) for the measured ones.
+            if !measured {
+                spec["terminationGracePeriodSeconds"] = json!(0);
+                spec["containers"][0]["resources"]["requests"] =
+                    json!({"cpu": "900m", "memory": "500Mi"});
+            }
         }
     }
     Bytes::from(
@@ -216,6 +227,68 @@ fn pod_body(shape: Shape, name: &str, measured: bool) -> Bytes {
         "metadata": {"name": name, "namespace": NAMESPACE, "labels": labels}, "spec": spec})
         .to_string(),
     )
+}
+
+/// The namespace the preemptors of `PreemptionAsync` are created in.
+const CHURN_NAMESPACE: &str = "bench-churn";
+
+/// Upstream's pod-high-priority.yaml: priority 10, 3 CPU.
+fn preemptor_body(name: &str) -> Bytes {
+    Bytes::from(
+        json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": CHURN_NAMESPACE},
+        "spec": {"priority": 10, "containers": [{"name": "pause",
+            "image": "registry.k8s.io/pause:3.10",
+            "resources": {"requests": {"cpu": "3", "memory": "500Mi"}}}]}})
+        .to_string(),
+    )
+}
+
+/// The preemptors: (created, bound to a node, nominated and waiting for their victims).
+async fn preemptor_counts(connector: &Connector) -> anyhow::Result<(usize, usize, usize)> {
+    let mut conn = connector.connect().await?;
+    let body = conn
+        .expect(
+            200,
+            Method::GET,
+            &format!("/api/v1/namespaces/{CHURN_NAMESPACE}/pods"),
+            None,
+        )
+        .await?;
+    let list: Value = serde_json::from_slice(&body)?;
+    let items = list["items"].as_array().cloned().unwrap_or_default();
+    let set = |v: &Value| v.as_str().is_some_and(|s| !s.is_empty());
+    let bound = items.iter().filter(|p| set(&p["spec"]["nodeName"])).count();
+    let nominated = items
+        .iter()
+        .filter(|p| !set(&p["spec"]["nodeName"]) && set(&p["status"]["nominatedNodeName"]))
+        .count();
+    Ok((items.len(), bound, nominated))
+}
+
+/// Creates a preemptor every 200 ms (upstream's churn op, mode create) until `stop`; how many.
+async fn churn_preemptors(
+    connector: Connector,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<usize> {
+    let mut conn = connector.connect().await?;
+    let path = format!("/api/v1/namespaces/{CHURN_NAMESPACE}/pods");
+    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    let mut created = 0;
+    loop {
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => return Ok(created),
+            _ = tick.tick() => {}
+        }
+        conn.expect(
+            201,
+            Method::POST,
+            &path,
+            Some(preemptor_body(&format!("preemptor-{created}"))),
+        )
+        .await?;
+        created += 1;
+    }
 }
 
 /// Runs `count` requests `f(i)` with `clients` connections.
@@ -244,20 +317,32 @@ where
     Ok(())
 }
 
-/// Waits until the scheduler has scheduled `target` pods; the per-second samples.
+/// The scheduler's count of scheduled pods, less the bound preemptors when `churn` is given.
+async fn counted(port: u16, churn: Option<&Connector>) -> anyhow::Result<u64> {
+    let all = scheduled_count(port).await?;
+    let preemptors = match churn {
+        Some(c) => preemptor_counts(c).await?.1 as u64,
+        None => 0,
+    };
+    Ok(all.saturating_sub(preemptors))
+}
+
+/// Waits until the scheduler has scheduled `target` pods (not counting the preemptors when
+/// `churn` is given); the per-second samples.
 async fn wait_scheduled(
     port: u16,
     target: u64,
     timeout: Duration,
+    churn: Option<&Connector>,
 ) -> anyhow::Result<(Vec<f64>, Duration)> {
     let start = Instant::now();
-    let mut last = scheduled_count(port).await.unwrap_or(0);
+    let mut last = counted(port, churn).await.unwrap_or(0);
     let mut samples = Vec::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.tick().await;
     loop {
         tick.tick().await;
-        let now = scheduled_count(port).await.unwrap_or(last);
+        let now = counted(port, churn).await.unwrap_or(last).max(last);
         samples.push((now - last) as f64);
         last = now;
         if now >= target {
@@ -318,11 +403,32 @@ pub async fn run(binary: &Path, args: &SchedulerPerfArgs) -> anyhow::Result<Outc
     })
     .await
     .context("creating the initial pods")?;
-    wait_scheduled(port, initial as u64, Duration::from_secs(600))
+    wait_scheduled(port, initial as u64, Duration::from_secs(600), None)
         .await
         .context("scheduling the initial pods")?;
 
-    let base = scheduled_count(port).await?;
+    let preempting = shape == Shape::PreemptionAsync;
+    let (stop_churn, churn) = if preempting {
+        let mut conn = connector.connect().await?;
+        let ns = json!({"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": CHURN_NAMESPACE}});
+        conn.expect(
+            201,
+            Method::POST,
+            "/api/v1/namespaces",
+            Some(Bytes::from(ns.to_string())),
+        )
+        .await?;
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        (
+            Some(tx),
+            Some(tokio::spawn(churn_preemptors(connector.clone(), rx))),
+        )
+    } else {
+        (None, None)
+    };
+    let churn_counter = preempting.then(|| connector.clone());
+    let base = counted(port, churn_counter.as_ref()).await?;
     let creating = {
         let connector = connector.clone();
         let clients = args.clients;
@@ -339,11 +445,34 @@ pub async fn run(binary: &Path, args: &SchedulerPerfArgs) -> anyhow::Result<Outc
             .await
         })
     };
-    let (samples, took) = wait_scheduled(port, base + measured as u64, Duration::from_secs(900))
-        .await
-        .context("scheduling the measured pods")?;
+    let (samples, took) = wait_scheduled(
+        port,
+        base + measured as u64,
+        Duration::from_secs(900),
+        churn_counter.as_ref(),
+    )
+    .await
+    .context("scheduling the measured pods")?;
     creating.await??;
     let rss = rss_bytes(pid)?;
+    // Every preemptor must end up bound once its victims are gone.
+    let mut preemption = json!(null);
+    if let (Some(stop), Some(churn)) = (stop_churn, churn) {
+        let _ = stop.send(true);
+        let created = churn.await??;
+        let waited = Instant::now();
+        let (bound, nominated) = loop {
+            let (_, bound, nominated) = preemptor_counts(&connector).await?;
+            if bound >= created || waited.elapsed() > Duration::from_secs(120) {
+                break (bound, nominated);
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        };
+        if bound < created {
+            bail!("only {bound} of {created} preemptors bound after 120 s ({nominated} nominated)");
+        }
+        preemption = json!({"preemptors_created": created, "preemptors_bound": bound});
+    }
     // Upstream averages the per-second samples of the measured phase.
     let average = samples.iter().sum::<f64>() / samples.len().max(1) as f64;
     let overall = measured as f64 / took.as_secs_f64();
@@ -381,7 +510,7 @@ pub async fn run(binary: &Path, args: &SchedulerPerfArgs) -> anyhow::Result<Outc
             "upstream_threshold": threshold, "average_pods_per_s": average,
             "overall_pods_per_s": overall, "samples": samples,
             "measured_seconds": took.as_secs_f64(), "scheduler_rss_bytes": rss,
-            "args": args,
+            "preemption": preemption, "args": args,
         }),
     })
 }

@@ -2,14 +2,82 @@
 //! on its chosen node as soon as the scheduling cycle picks it, so the next cycle already
 //! counts it while the binding is in flight; the watch confirming the binding replaces the
 //! assumption, and a failed binding forgets it.
+//!
+//! Memory: the pods come from the watch through [`strip_pod_for_scheduling`], so the one copy
+//! of each pod (shared by the informer's store, this cache and the queue) holds only what
+//! scheduling reads.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::core::v1::{Container, Node, Pod, Volume};
 
 use crate::framework::{NodeInfo, PodInfo, pod_key};
 use crate::snapshot::Snapshot;
+
+/// The annotation `kubectl apply` writes, a copy of the whole object.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// Keeps what the plugins read of a container: its name, image (ImageLocality), ports
+/// (NodePorts), resources and restart policy (sidecar init containers); drops env, command,
+/// probes, mounts, security context and the rest.
+fn strip_container(c: &mut Container) {
+    *c = Container {
+        name: std::mem::take(&mut c.name),
+        image: c.image.take(),
+        ports: c.ports.take(),
+        resources: c.resources.take(),
+        restart_policy: c.restart_policy.take(),
+        ..Default::default()
+    };
+}
+
+/// Volumes no plugin looks at: the ones a pod's own objects or the node provide.
+fn scheduling_irrelevant(v: &Volume) -> bool {
+    v.projected.is_some()
+        || v.secret.is_some()
+        || v.config_map.is_some()
+        || v.downward_api.is_some()
+        || v.empty_dir.is_some()
+        || v.host_path.is_some()
+}
+
+/// The scheduler's informer transform (upstream's scheduler strips managed fields the same
+/// way): drops `managedFields`, the last-applied annotation, container details other than
+/// name, image, ports, resources and restart policy, ephemeral containers, volumes no plugin
+/// reads (projected service-account tokens, secrets, config maps, downward API, emptyDir,
+/// hostPath) and the per-container statuses and IPs. The scheduler never writes a cached pod
+/// back, so nothing dropped here can be lost on the server.
+pub fn strip_pod_for_scheduling(pod: &mut Pod) {
+    pod.metadata.managed_fields = None;
+    if let Some(a) = pod.metadata.annotations.as_mut() {
+        a.remove(LAST_APPLIED);
+        if a.is_empty() {
+            pod.metadata.annotations = None;
+        }
+    }
+    if let Some(spec) = pod.spec.as_mut() {
+        spec.containers.iter_mut().for_each(strip_container);
+        spec.init_containers
+            .iter_mut()
+            .flatten()
+            .for_each(strip_container);
+        spec.ephemeral_containers = None;
+        if let Some(volumes) = spec.volumes.as_mut() {
+            volumes.retain(|v| !scheduling_irrelevant(v));
+            if volumes.is_empty() {
+                spec.volumes = None;
+            }
+        }
+    }
+    if let Some(status) = pod.status.as_mut() {
+        status.container_statuses = None;
+        status.init_container_statuses = None;
+        status.ephemeral_container_statuses = None;
+        status.host_ips = None;
+        status.pod_ips = None;
+    }
+}
 
 /// Nodes and the pods on them.
 #[derive(Default)]
@@ -166,6 +234,57 @@ mod tests {
             c.snapshot().nodes[0].pods.len(),
             1,
             "confirmed pods are not forgotten"
+        );
+    }
+
+    #[test]
+    fn stripping_keeps_what_scheduling_reads_and_drops_the_rest() {
+        use k8s_openapi::api::core::v1::{
+            ContainerPort, EnvVar, PersistentVolumeClaimVolumeSource, ProjectedVolumeSource,
+        };
+        let mut p = pod("p", &[&[("cpu", "1")]]);
+        p.metadata.annotations = Some([(LAST_APPLIED.to_string(), "{...}".to_string())].into());
+        let spec = p.spec.as_mut().unwrap();
+        spec.containers[0].image = Some("busybox".into());
+        spec.containers[0].ports = Some(vec![ContainerPort {
+            container_port: 80,
+            host_port: Some(8080),
+            ..Default::default()
+        }]);
+        spec.containers[0].env = Some(vec![EnvVar {
+            name: "A".into(),
+            ..Default::default()
+        }]);
+        spec.containers[0].command = Some(vec!["sleep".into()]);
+        spec.volumes = Some(vec![
+            Volume {
+                name: "token".into(),
+                projected: Some(ProjectedVolumeSource::default()),
+                ..Default::default()
+            },
+            Volume {
+                name: "data".into(),
+                persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
+                    claim_name: "data".into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+        ]);
+        let requests = crate::framework::PodInfo::new(Arc::new(p.clone())).requests;
+        strip_pod_for_scheduling(&mut p);
+        let spec = p.spec.as_ref().unwrap();
+        let c = &spec.containers[0];
+        assert_eq!(c.image.as_deref(), Some("busybox"));
+        assert_eq!(c.ports.as_ref().unwrap()[0].host_port, Some(8080));
+        assert!(c.env.is_none() && c.command.is_none());
+        let volumes: Vec<_> = spec.volumes.iter().flatten().map(|v| &v.name).collect();
+        assert_eq!(volumes, ["data"], "the claim stays for the volume plugins");
+        assert!(p.metadata.annotations.is_none());
+        assert_eq!(
+            crate::framework::PodInfo::new(Arc::new(p)).requests,
+            requests,
+            "requests are unchanged"
         );
     }
 

@@ -210,7 +210,10 @@ async fn schedule(
     stop: watch::Receiver<bool>,
 ) -> Result<(), Error> {
     let scheduler = Arc::new(Profiles(schedulers));
-    let mut pods = Informer::<Pod>::new(Api::all(client.clone()), watcher::Config::default());
+    // One copy of each pod, stripped to what scheduling reads, shared by the store, the
+    // cache and the queue.
+    let mut pods = Informer::<Pod>::new(Api::all(client.clone()), watcher::Config::default())
+        .with_transform(crate::cache::strip_pod_for_scheduling);
     let mut nodes = Informer::<Node>::new(Api::all(client), watcher::Config::default());
     let mut pod_changes = pods.subscribe();
     let mut node_changes = nodes.subscribe();

@@ -14,7 +14,10 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::Pod;
 
 pub use fit_error::FitError;
-pub use node_info::{HostPort, NodeInfo, PodInfo, has_required_anti_affinity, host_ports, pod_key};
+pub use node_info::{
+    HostPort, NodeInfo, PodInfo, has_affinity, has_required_anti_affinity, host_ports,
+    next_node_generation, pod_key,
+};
 pub use runtime::{Framework, NodeToStatus, Nominator, ScheduleResult, num_feasible_nodes_to_find};
 
 /// The highest score a Score plugin gives after normalisation.
@@ -104,7 +107,11 @@ impl Status {
 /// Data plugins share within one scheduling attempt (upstream's `CycleState`).
 #[derive(Default)]
 pub struct CycleState {
-    data: HashMap<&'static str, Box<dyn Any + Send + Sync>>,
+    /// A handful of entries read once per node by the filters: a list searched by key
+    /// (pointer first) costs less than hashing the key on every read.
+    data: Vec<(&'static str, Box<dyn Any + Send + Sync>)>,
+    /// Filter plugins (by position in the profile) whose PreFilter said Skip.
+    pub(crate) skip_filter_mask: u128,
     /// Score plugins whose PreScore said Skip.
     pub(crate) skip_score: Vec<&'static str>,
     /// Filter plugins whose PreFilter said Skip.
@@ -117,12 +124,23 @@ pub struct CycleState {
 impl CycleState {
     /// Stores a value under a key.
     pub fn write<T: Any + Send + Sync>(&mut self, key: &'static str, value: T) {
-        self.data.insert(key, Box::new(value));
+        match self.position(key) {
+            Some(i) => self.data[i].1 = Box::new(value),
+            None => self.data.push((key, Box::new(value))),
+        }
     }
 
     /// Reads the value stored under a key.
     pub fn read<T: Any + Send + Sync>(&self, key: &'static str) -> Option<&T> {
-        self.data.get(key)?.downcast_ref()
+        self.data[self.position(key)?].1.downcast_ref()
+    }
+
+    fn position(&self, key: &'static str) -> Option<usize> {
+        let same = |k: &&'static str| std::ptr::eq(*k, key);
+        self.data
+            .iter()
+            .position(|(k, _)| same(k))
+            .or_else(|| self.data.iter().position(|(k, _)| *k == key))
     }
 }
 

@@ -3,9 +3,11 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use k8s_openapi::api::core::v1::{Node, Pod};
 
+use crate::plugins::inter_pod_affinity::terms::PodTerms;
 use crate::resource::{Resource, pod_requests};
 
 /// A pod as the node accounts for it.
@@ -17,6 +19,9 @@ pub struct PodInfo {
     pub requests: Resource,
     /// Its requests with the scoring defaults for missing CPU / memory.
     pub non_zero_requests: Resource,
+    /// Its pod affinity and anti-affinity terms, compiled once (None when it has none), as
+    /// upstream's `PodInfo` keeps them.
+    pub terms: Option<Arc<PodTerms>>,
 }
 
 impl PodInfo {
@@ -25,6 +30,7 @@ impl PodInfo {
         PodInfo {
             requests: pod_requests(&pod, false),
             non_zero_requests: pod_requests(&pod, true),
+            terms: has_affinity(&pod).then(|| Arc::new(PodTerms::of(&pod))),
             pod,
         }
     }
@@ -65,6 +71,27 @@ pub struct NodeInfo {
     /// How many of the pods have required pod anti-affinity terms (upstream's
     /// `PodsWithRequiredAntiAffinity`), so InterPodAffinity can skip nodes without any.
     pub pods_with_required_anti_affinity: usize,
+    /// How many of the pods have pod affinity or anti-affinity of any kind (upstream's
+    /// `PodsWithAffinity`), so InterPodAffinity scoring can skip nodes without any.
+    pub pods_with_affinity: usize,
+    /// Changes on every change of the node or its pods (upstream's `Generation`): two node
+    /// infos with the same generation hold the same node and pods, so plugins may reuse what
+    /// they computed for one of them.
+    pub generation: u64,
+}
+
+/// The source of [`NodeInfo::generation`]: one counter for every node, so a generation is
+/// never reused, not even by a copy changed in a different way.
+static NEXT_GENERATION: AtomicU64 = AtomicU64::new(1);
+
+fn next_generation() -> u64 {
+    NEXT_GENERATION.fetch_add(1, Ordering::Relaxed)
+}
+
+/// The generation the next change of any node info will get: every node info changed from
+/// now on has a generation at least this.
+pub fn next_node_generation() -> u64 {
+    NEXT_GENERATION.load(Ordering::Relaxed)
 }
 
 impl NodeInfo {
@@ -84,6 +111,7 @@ impl NodeInfo {
             .map(Resource::from_list)
             .unwrap_or_default();
         self.node = Some(node);
+        self.generation = next_generation();
     }
 
     /// The node's name.
@@ -105,7 +133,11 @@ impl NodeInfo {
         if has_required_anti_affinity(&info.pod) {
             self.pods_with_required_anti_affinity += 1;
         }
+        if has_affinity(&info.pod) {
+            self.pods_with_affinity += 1;
+        }
         self.pods.push(info);
+        self.generation = next_generation();
     }
 
     /// Stops accounting for the pod with this key; whether it was there.
@@ -120,6 +152,10 @@ impl NodeInfo {
         if has_required_anti_affinity(&info.pod) {
             self.pods_with_required_anti_affinity -= 1;
         }
+        if has_affinity(&info.pod) {
+            self.pods_with_affinity -= 1;
+        }
+        self.generation = next_generation();
         self.used_ports = self.pods.iter().flat_map(|p| host_ports(&p.pod)).collect();
         true
     }
@@ -143,6 +179,14 @@ pub fn host_ports(pod: &Pod) -> Vec<HostPort> {
             Some((ip, proto, port))
         })
         .collect()
+}
+
+/// Whether `pod` has pod affinity or pod anti-affinity (required or preferred).
+pub fn has_affinity(pod: &Pod) -> bool {
+    pod.spec
+        .as_ref()
+        .and_then(|s| s.affinity.as_ref())
+        .is_some_and(|a| a.pod_affinity.is_some() || a.pod_anti_affinity.is_some())
 }
 
 /// Whether `pod` has required pod anti-affinity terms.

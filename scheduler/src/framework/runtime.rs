@@ -260,13 +260,29 @@ impl Framework {
             }
         }
         self.observe_point("PreFilter", Code::Success, start);
+        state.skip_filter_mask = self.filter_mask(&state.skip_filter);
         Status::success()
+    }
+
+    /// The filter plugins named in `skipped` as a bit per position (the first 128).
+    fn filter_mask(&self, skipped: &[&'static str]) -> u128 {
+        self.filter
+            .iter()
+            .take(128)
+            .enumerate()
+            .filter(|(_, p)| skipped.contains(&p.name()))
+            .fold(0, |mask, (i, _)| mask | (1 << i))
     }
 
     /// Filter on one node: the first rejection, else success.
     pub fn run_filter(&self, state: &CycleState, pod: &Pod, node: &NodeInfo) -> Status {
-        for p in &self.filter {
-            if state.skip_filter.contains(&p.name()) {
+        for (i, p) in self.filter.iter().enumerate() {
+            let skipped = if i < 128 {
+                state.skip_filter_mask & (1 << i) != 0
+            } else {
+                state.skip_filter.contains(&p.name())
+            };
+            if skipped {
                 continue;
             }
             let timer = self.plugin_timer(state);
@@ -509,20 +525,20 @@ impl Framework {
                 score: 0,
             })
             .collect();
+        // One scratch list for every plugin, so node names are copied once per cycle.
+        let mut scores: Vec<NodeScore> = Vec::new();
         for (p, weight) in &self.score {
             if state.skip_score.contains(&p.name()) {
                 continue;
             }
-            let mut scores = Vec::with_capacity(nodes.len());
+            if scores.is_empty() {
+                scores = totals.clone();
+            }
             let timer = self.plugin_timer(state);
-            for n in nodes {
-                let score = p
+            for (n, slot) in nodes.iter().zip(scores.iter_mut()) {
+                slot.score = p
                     .score(state, pod, n)
                     .map_err(|s| s.with_plugin(p.name()))?;
-                scores.push(NodeScore {
-                    name: n.name().to_string(),
-                    score,
-                });
             }
             // One observation for the plugin's pass over the nodes (upstream times each
             // node; the per-node cost is this divided by the node count).

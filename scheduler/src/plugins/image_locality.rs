@@ -8,7 +8,7 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::{Node, Pod};
 
 use crate::framework::{
-    CycleState, Handle, MAX_NODE_SCORE, NodeInfo, Plugin, PluginSet, PreFilterPlugin,
+    Code, CycleState, Handle, MAX_NODE_SCORE, NodeInfo, Plugin, PluginSet, PreFilterPlugin,
     PreScorePlugin, ScorePlugin, Status,
 };
 use crate::plugins::inter_pod_affinity::{all_nodes, remember_all_nodes};
@@ -117,6 +117,10 @@ impl PreScorePlugin for ImageLocality {
                     *num_nodes.entry(name.clone()).or_default() += 1;
                 }
             }
+        }
+        if num_nodes.is_empty() {
+            // No node has any of the images: every node would score 0.
+            return Status::new(Code::Skip, Vec::<String>::new());
         }
         let total_nodes = all.len();
         state.write(

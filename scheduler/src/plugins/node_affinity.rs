@@ -8,8 +8,8 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::{Node, NodeSelectorRequirement, NodeSelectorTerm, Pod};
 
 use crate::framework::{
-    Code, CycleState, FilterPlugin, Handle, NodeInfo, NodeScore, Plugin, PluginSet, ScorePlugin,
-    Status,
+    Code, CycleState, FilterPlugin, Handle, NodeInfo, NodeScore, Plugin, PluginSet,
+    PreFilterPlugin, PreScorePlugin, ScorePlugin, Status,
 };
 use crate::plugins::default_normalize_score;
 
@@ -26,18 +26,19 @@ pub struct NodeAffinity;
 pub fn new(_: &Handle) -> PluginSet {
     let p = Arc::new(NodeAffinity);
     PluginSet {
+        pre_filter: Some(p.clone()),
         filter: Some(p.clone()),
+        pre_score: Some(p.clone()),
         score: Some(p),
         ..Default::default()
     }
 }
 
-fn requirement_matches(r: &NodeSelectorRequirement, get: impl Fn(&str) -> Option<String>) -> bool {
-    let value = get(&r.key);
+fn requirement_matches(r: &NodeSelectorRequirement, value: Option<&str>) -> bool {
     let values = r.values.as_deref().unwrap_or_default();
     match r.operator.as_str() {
-        "In" => value.is_some_and(|v| values.contains(&v)),
-        "NotIn" => !value.is_some_and(|v| values.contains(&v)),
+        "In" => value.is_some_and(|v| values.iter().any(|x| x == v)),
+        "NotIn" => !value.is_some_and(|v| values.iter().any(|x| x == v)),
         "Exists" => value.is_some(),
         "DoesNotExist" => value.is_none(),
         "Gt" | "Lt" => {
@@ -66,11 +67,11 @@ pub fn term_matches(term: &NodeSelectorTerm, node: &Node) -> bool {
     let labels = node.metadata.labels.as_ref().unwrap_or(&empty);
     exprs
         .iter()
-        .all(|r| requirement_matches(r, |k| labels.get(k).cloned()))
+        .all(|r| requirement_matches(r, labels.get(&r.key).map(String::as_str)))
         && fields.iter().all(|r| {
-            requirement_matches(r, |k| {
-                (k == "metadata.name").then(|| node.metadata.name.clone().unwrap_or_default())
-            })
+            let name = (r.key == "metadata.name")
+                .then(|| node.metadata.name.as_deref().unwrap_or_default());
+            requirement_matches(r, name)
         })
 }
 
@@ -108,6 +109,50 @@ pub fn required_matches(pod: &Pod, node: &Node) -> bool {
 impl Plugin for NodeAffinity {
     fn name(&self) -> &'static str {
         NAME
+    }
+}
+
+fn node_affinity(pod: &Pod) -> Option<&k8s_openapi::api::core::v1::NodeAffinity> {
+    pod.spec
+        .as_ref()
+        .and_then(|s| s.affinity.as_ref())
+        .and_then(|a| a.node_affinity.as_ref())
+}
+
+impl PreFilterPlugin for NodeAffinity {
+    /// Skip when the pod has neither a node selector nor required node affinity: every node
+    /// passes (upstream's PreFilter).
+    fn pre_filter(&self, _: &mut CycleState, pod: &Pod, _: &[Arc<NodeInfo>]) -> Status {
+        let selector = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.node_selector.as_ref())
+            .is_some_and(|s| !s.is_empty());
+        let required = node_affinity(pod).is_some_and(|a| {
+            a.required_during_scheduling_ignored_during_execution
+                .is_some()
+        });
+        if selector || required {
+            Status::success()
+        } else {
+            Status::new(Code::Skip, Vec::<String>::new())
+        }
+    }
+}
+
+impl PreScorePlugin for NodeAffinity {
+    /// Skip when the pod has no preferred node affinity: every node would score 0.
+    fn pre_score(&self, _: &mut CycleState, pod: &Pod, _: &[Arc<NodeInfo>]) -> Status {
+        let preferred = node_affinity(pod).is_some_and(|a| {
+            a.preferred_during_scheduling_ignored_during_execution
+                .as_ref()
+                .is_some_and(|p| !p.is_empty())
+        });
+        if preferred {
+            Status::success()
+        } else {
+            Status::new(Code::Skip, Vec::<String>::new())
+        }
     }
 }
 

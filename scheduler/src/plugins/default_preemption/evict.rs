@@ -12,6 +12,7 @@ use kube::Api;
 use kube::api::{DeleteParams, Patch, PatchParams};
 use tracing::{Instrument, debug, info, info_span};
 
+use super::{Preempting, preemptor_id};
 use crate::framework::{PodInfo, pod_key};
 
 /// Why eviction of one victim failed.
@@ -99,34 +100,43 @@ async fn evict_one(
     Ok(())
 }
 
-/// Evicts the victims and clears the nominations of `demoted` pods, in the background.
-pub fn prepare_candidate(
-    client: kube::Client,
-    recorder: Recorder,
-    preemptor: Arc<Pod>,
-    node: String,
-    victims: Vec<PodInfo>,
-    demoted: Vec<Arc<Pod>>,
-    scheduler_name: String,
-) {
+/// One decided preemption: who preempts, where, and whom.
+pub struct Preemption {
+    /// The API client.
+    pub client: kube::Client,
+    /// Where the `Preempted` events go.
+    pub recorder: Recorder,
+    /// The preempting pod.
+    pub preemptor: Arc<Pod>,
+    /// The node it is nominated to.
+    pub node: String,
+    /// The pods to evict there, most important first.
+    pub victims: Vec<PodInfo>,
+    /// Lower-priority pods nominated to the node that lose their nomination.
+    pub demoted: Vec<Arc<Pod>>,
+    /// The profile's scheduler name (in the `DisruptionTarget` message).
+    pub scheduler_name: String,
+}
+
+/// Upstream's `prepareCandidateAsync`, in the background: clears the nominations of the
+/// demoted pods, evicts every victim but the last in parallel, marks the preemption finished
+/// in `preempting`, then evicts the last victim, so the event of that last deletion finds the
+/// preemptor eligible again and it is retried on its nominated node.
+pub fn prepare_candidate(preemption: Preemption, preempting: Preempting) {
+    let Preemption {
+        client,
+        recorder,
+        preemptor,
+        node,
+        mut victims,
+        demoted,
+        scheduler_name,
+    } = preemption;
+    let id = preemptor_id(&preemptor);
+    preempting.insert(&id);
     let span = info_span!("preempt", pod = %pod_key(&preemptor), node = %node);
     tokio::spawn(
         async move {
-            let evictions = victims.iter().map(|v| {
-                evict_one(
-                    &client,
-                    &recorder,
-                    &preemptor,
-                    &v.pod,
-                    &node,
-                    &scheduler_name,
-                )
-            });
-            for r in futures::future::join_all(evictions).await {
-                if let Err(e) = r {
-                    info!(error = %e, "preemption could not evict a victim");
-                }
-            }
             for p in demoted {
                 let patch = serde_json::json!({"status": {"nominatedNodeName": null}});
                 let name = p.metadata.name.as_deref().unwrap_or_default();
@@ -136,6 +146,23 @@ pub fn prepare_candidate(
                 {
                     debug!(pod = %pod_key(&p), error = %e, "could not clear nominatedNodeName");
                 }
+            }
+            let last = victims.pop();
+            let evict = |v: &PodInfo| {
+                let (client, recorder, preemptor) = (&client, &recorder, &preemptor);
+                let (node, scheduler_name, pod) = (&node, &scheduler_name, v.pod.clone());
+                async move { evict_one(client, recorder, preemptor, &pod, node, scheduler_name).await }
+            };
+            for r in futures::future::join_all(victims.iter().map(evict)).await {
+                if let Err(e) = r {
+                    info!(error = %e, "preemption could not evict a victim");
+                }
+            }
+            preempting.remove(&id);
+            if let Some(last) = last
+                && let Err(e) = evict(&last).await
+            {
+                info!(error = %e, "preemption could not evict a victim");
             }
         }
         .instrument(span),

@@ -9,9 +9,7 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use tracing::debug;
 
-use super::terms::{
-    AffinityTerm, PodTerms, has_required_anti_affinity, namespace_labels, pod_matches_all_terms,
-};
+use super::terms::{AffinityTerm, PodTerms, namespace_labels, pod_matches_all_terms};
 use super::{InterPodAffinity, remember_all_nodes, snapshot_node_if_changed};
 use crate::framework::{Code, CycleState, FilterPlugin, NodeInfo, PreFilterPlugin, Status};
 
@@ -92,10 +90,10 @@ impl PreFilterState {
         if !incoming && info.pods_with_required_anti_affinity == 0 {
             return;
         }
-        for existing in &info.pods {
-            let existing = &*existing.pod;
-            if has_required_anti_affinity(existing) {
-                for t in PodTerms::of(existing).required_anti_affinity {
+        for existing_info in &info.pods {
+            let existing = &*existing_info.pod;
+            if let Some(terms) = &existing_info.terms {
+                for t in &terms.required_anti_affinity {
                     if t.matches(pod, Some(&self.namespace_labels)) {
                         add(
                             &mut self.existing_anti_affinity_counts,

@@ -55,12 +55,22 @@ const ALL_NODES_KEY: &str = "AllNodes";
 
 /// Every node of the cycle's snapshot, kept by the PreFilter of the plugins that need the
 /// whole cluster again at PreScore (which only sees the feasible nodes).
-struct AllNodes(Vec<Arc<NodeInfo>>);
+/// Every node info changed after it was taken has a generation at or above `next_generation`.
+struct AllNodes {
+    nodes: Vec<Arc<NodeInfo>>,
+    next_generation: u64,
+}
 
 /// Keeps the snapshot's nodes in the cycle state (once per cycle).
 pub(crate) fn remember_all_nodes(state: &mut CycleState, nodes: &[Arc<NodeInfo>]) {
     if state.read::<AllNodes>(ALL_NODES_KEY).is_none() {
-        state.write(ALL_NODES_KEY, AllNodes(nodes.to_vec()));
+        state.write(
+            ALL_NODES_KEY,
+            AllNodes {
+                nodes: nodes.to_vec(),
+                next_generation: crate::framework::next_node_generation(),
+            },
+        );
     }
 }
 
@@ -72,10 +82,15 @@ pub(crate) fn snapshot_node_if_changed(
     node: &NodeInfo,
 ) -> Option<Arc<NodeInfo>> {
     let all = state.read::<AllNodes>(ALL_NODES_KEY)?;
+    // Not changed since the snapshot was taken: the snapshot's own node (or an unchanged
+    // copy of it).
+    if node.generation != 0 && node.generation < all.next_generation {
+        return None;
+    }
     let name = node.name();
-    let found = match all.0.binary_search_by(|n| n.name().cmp(name)) {
-        Ok(i) => all.0[i].clone(),
-        Err(_) => all.0.iter().find(|n| n.name() == name)?.clone(),
+    let found = match all.nodes.binary_search_by(|n| n.name().cmp(name)) {
+        Ok(i) => all.nodes[i].clone(),
+        Err(_) => all.nodes.iter().find(|n| n.name() == name)?.clone(),
     };
     (!std::ptr::eq(&*found, node)).then_some(found)
 }
@@ -87,7 +102,7 @@ pub(crate) fn all_nodes<'a>(
 ) -> &'a [Arc<NodeInfo>] {
     state
         .read::<AllNodes>(ALL_NODES_KEY)
-        .map(|a| a.0.as_slice())
+        .map(|a| a.nodes.as_slice())
         .unwrap_or(fallback)
 }
 

@@ -9,9 +9,7 @@ use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Node, Pod};
 
-use super::terms::{
-    AffinityTerm, PodTerms, WeightedAffinityTerm, has_pod_affinity, namespace_labels, pod_namespace,
-};
+use super::terms::{AffinityTerm, PodTerms, WeightedAffinityTerm, namespace_labels, pod_namespace};
 use super::{InterPodAffinity, all_nodes};
 use crate::framework::{
     Code, CycleState, MAX_NODE_SCORE, NodeInfo, NodeScore, PreScorePlugin, ScorePlugin, Status,
@@ -81,15 +79,19 @@ impl InterPodAffinity {
         let ns_labels = namespace_labels(&self.listers, pod_namespace(pod));
         let mut scores = TopologyScore::new();
         for info in nodes {
+            // Unless the pod has preferred terms, only pods with affinity of their own count.
+            if !has_constraints && info.pods_with_affinity == 0 {
+                continue;
+            }
             let Some(node) = info.node.as_deref() else {
                 continue;
             };
             if node.metadata.labels.as_ref().is_none_or(|l| l.is_empty()) {
                 continue;
             }
-            for existing in &info.pods {
-                let existing = &*existing.pod;
-                let existing_has_affinity = has_pod_affinity(existing);
+            for existing_info in &info.pods {
+                let existing = &*existing_info.pod;
+                let existing_has_affinity = existing_info.terms.is_some();
                 if !has_constraints && !existing_has_affinity {
                     continue;
                 }
@@ -109,10 +111,9 @@ impl InterPodAffinity {
                     node,
                     -1,
                 );
-                if !existing_has_affinity {
+                let Some(theirs) = existing_info.terms.as_deref() else {
                     continue;
-                }
-                let theirs = PodTerms::of(existing);
+                };
                 if self.hard_pod_affinity_weight > 0 {
                     for t in &theirs.required_affinity {
                         add_term(

@@ -3,17 +3,15 @@
 //! pod there would make its domain's count exceed the global minimum by more than `maxSkew`
 //! (the minimum counts as 0 while fewer than `minDomains` domains exist).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Pod;
 
 use super::PodTopologySpread;
-use super::common::{
-    Constraint, DO_NOT_SCHEDULE, count_pods_match_selector, node_has_all_topology_keys, node_label,
-};
+use super::common::{Constraint, DO_NOT_SCHEDULE, node_label};
+use super::counting::{DomainCounts, node_part};
 use crate::framework::{Code, CycleState, FilterPlugin, NodeInfo, PreFilterPlugin, Status};
-use crate::plugins::inter_pod_affinity::terms::{pod_labels, pod_namespace};
+use crate::plugins::inter_pod_affinity::terms::pod_labels;
 use crate::plugins::inter_pod_affinity::{remember_all_nodes, snapshot_node_if_changed};
 
 /// The node's domain would be too crowded.
@@ -26,22 +24,68 @@ pub const ERR_REASON_NODE_LABEL_NOT_MATCH: &str =
 const PRE_FILTER_STATE_KEY: &str = "PreFilterPodTopologySpread";
 
 /// What PreFilter computed for Filter.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct PreFilterState {
     /// The `DoNotSchedule` constraints.
     pub constraints: Vec<Constraint>,
     /// Per constraint: matching pods per domain value.
-    pub match_counts: Vec<HashMap<String, i64>>,
+    pub match_counts: Vec<Arc<DomainCounts>>,
+    /// Per constraint: the global minimum (see [`PreFilterState::min_match`]), computed once.
+    min_matches: Vec<i64>,
+    /// Per constraint: 1 when the incoming pod matches its own selector.
+    self_matches: Vec<i64>,
 }
 
 impl PreFilterState {
-    /// The global minimum for constraint `i` (0 while fewer than `minDomains` domains).
-    pub fn min_match(&self, i: usize) -> i64 {
+    /// The state for these constraints and counts.
+    pub fn new(
+        pod: &Pod,
+        constraints: Vec<Constraint>,
+        match_counts: Vec<Arc<DomainCounts>>,
+    ) -> Self {
+        let labels = pod_labels(pod);
+        let mut s = PreFilterState {
+            self_matches: constraints
+                .iter()
+                .map(|c| i64::from(c.selector.matches(labels)))
+                .collect(),
+            constraints,
+            match_counts,
+            min_matches: Vec::new(),
+        };
+        s.min_matches = (0..s.constraints.len()).map(|i| s.compute_min(i)).collect();
+        s
+    }
+
+    fn compute_min(&self, i: usize) -> i64 {
         let counts = &self.match_counts[i];
         if (counts.len() as i64) < self.constraints[i].min_domains {
             return 0;
         }
         counts.values().copied().min().unwrap_or(0)
+    }
+
+    /// The global minimum for constraint `i` (0 while fewer than `minDomains` domains).
+    pub fn min_match(&self, i: usize) -> i64 {
+        self.min_matches[i]
+    }
+
+    /// The state as if the snapshot's `before` were `after` (the same node with pods removed
+    /// by preemption or nominated pods added; upstream's PreFilterExtensions).
+    fn with_node_replaced(&self, pod: &Pod, before: &NodeInfo, after: &NodeInfo) -> Self {
+        // The same node, so the same domains: only the pod counts move.
+        let mut counts = self.match_counts.clone();
+        for (part, by) in [
+            (node_part(&self.constraints, pod, before), -1),
+            (node_part(&self.constraints, pod, after), 1),
+        ] {
+            for (i, p) in part.into_iter().enumerate() {
+                if let Some((value, pods)) = p {
+                    *Arc::make_mut(&mut counts[i]).entry(value).or_default() += by * pods;
+                }
+            }
+        }
+        PreFilterState::new(pod, self.constraints.clone(), counts)
     }
 }
 
@@ -49,37 +93,11 @@ impl PodTopologySpread {
     /// Counts matching pods per eligible domain for the pod's hard constraints.
     pub fn compute_pre_filter_state(&self, pod: &Pod, nodes: &[Arc<NodeInfo>]) -> PreFilterState {
         let constraints = self.constraints(pod, DO_NOT_SCHEDULE);
-        let mut s = PreFilterState {
-            match_counts: vec![HashMap::new(); constraints.len()],
-            constraints,
-        };
-        for info in nodes {
-            s.count_node(pod, info, 1);
+        if constraints.is_empty() {
+            return PreFilterState::default();
         }
-        s
-    }
-}
-
-impl PreFilterState {
-    /// Adds (`by` = 1) or takes away (-1) the matching pods of one node in its domains.
-    fn count_node(&mut self, pod: &Pod, info: &NodeInfo, by: i64) {
-        let Some(node) = info.node.as_deref() else {
-            return;
-        };
-        if !node_has_all_topology_keys(node, &self.constraints) {
-            return;
-        }
-        let ns = pod_namespace(pod);
-        for (i, c) in self.constraints.iter().enumerate() {
-            if !c.includes_node(pod, node) {
-                continue;
-            }
-            let value = node_label(node, &c.topology_key)
-                .cloned()
-                .unwrap_or_default();
-            let count = count_pods_match_selector(&info.pods, &c.selector, ns);
-            *self.match_counts[i].entry(value).or_default() += by * count;
-        }
+        let counts = self.tallies.counts(&constraints, pod, nodes);
+        PreFilterState::new(pod, constraints, counts)
     }
 }
 
@@ -108,18 +126,11 @@ impl FilterPlugin for PodTopologySpread {
         let adjusted;
         let s = match snapshot_node_if_changed(state, info) {
             Some(before) => {
-                let mut copy = PreFilterState {
-                    constraints: s.constraints.clone(),
-                    match_counts: s.match_counts.clone(),
-                };
-                copy.count_node(pod, &before, -1);
-                copy.count_node(pod, info, 1);
-                adjusted = copy;
+                adjusted = s.with_node_replaced(pod, &before, info);
                 &adjusted
             }
             None => s,
         };
-        let labels = pod_labels(pod);
         for (i, c) in s.constraints.iter().enumerate() {
             let Some(value) = node_label(node, &c.topology_key) else {
                 return Status::new(
@@ -127,9 +138,8 @@ impl FilterPlugin for PodTopologySpread {
                     [ERR_REASON_NODE_LABEL_NOT_MATCH],
                 );
             };
-            let self_match = i64::from(c.selector.matches(labels));
             let matched = s.match_counts[i].get(value).copied().unwrap_or(0);
-            let skew = matched + self_match - s.min_match(i);
+            let skew = matched + s.self_matches[i] - s.min_match(i);
             if skew > c.max_skew {
                 return Status::new(Code::Unschedulable, [ERR_REASON_CONSTRAINTS_NOT_MATCH]);
             }

@@ -2,9 +2,11 @@
 //! across topology domains — `DoNotSchedule` constraints filter ([`filtering`]),
 //! `ScheduleAnyway` constraints and the system defaults score ([`scoring`], arithmetic in
 //! [`spread`]), with `maxSkew`, `minDomains`, node inclusion policies and `matchLabelKeys`
-//! as upstream ([`common`]).
+//! as upstream ([`common`]); the matching pods per domain are kept between cycles and
+//! recounted only on the nodes that changed ([`counting`]).
 
 pub mod common;
+pub mod counting;
 pub mod filtering;
 pub mod scoring;
 pub mod spread;
@@ -27,6 +29,8 @@ pub struct PodTopologySpread {
     pub default_constraints: Vec<TopologySpreadConstraint>,
     /// Whether those are the system defaults (`defaultingType: System`).
     pub system_defaulted: bool,
+    /// Matching pods per domain of recently scheduled constraint sets.
+    pub tallies: counting::Tallies,
 }
 
 impl PodTopologySpread {
@@ -46,12 +50,14 @@ impl PodTopologySpread {
                 listers,
                 default_constraints,
                 system_defaulted: false,
+                tallies: Default::default(),
             };
         }
         PodTopologySpread {
             listers,
             default_constraints: common::system_default_constraints(),
             system_defaulted: true,
+            tallies: Default::default(),
         }
     }
 }

@@ -361,3 +361,35 @@ fn a_node_copy_without_victims_counts_its_remaining_pods() {
     without.remove_pod("default/p1");
     assert_eq!(pl.filter(&state, &p, &without).code, Ok_);
 }
+
+#[test]
+fn counts_kept_between_cycles_follow_the_nodes_that_changed() {
+    let pl = plugin();
+    let p = incoming(vec![constraint(1, "zone", DO_NOT_SCHEDULE)]);
+    let mut nodes = four_nodes(&[]);
+    let first = pl.compute_pre_filter_state(&p, &nodes);
+    assert_eq!(first.match_counts[0].get("zone1"), Some(&0));
+    // Two matching pods land on node-a and one on node-x; node-y goes away.
+    let land = |n: &Arc<NodeInfo>, pods: &[&str]| {
+        let mut copy = (**n).clone();
+        for name in pods {
+            let bound = foo_pod(name, copy.name());
+            copy.add_pod(crate::framework::PodInfo::new(Arc::new(bound)));
+        }
+        Arc::new(copy)
+    };
+    nodes[0] = land(&nodes[0], &["a1", "a2"]);
+    nodes[2] = land(&nodes[2], &["x1"]);
+    nodes.pop();
+    let kept = pl.compute_pre_filter_state(&p, &nodes);
+    let fresh = plugin().compute_pre_filter_state(&p, &nodes);
+    assert_eq!(*kept.match_counts[0], *fresh.match_counts[0]);
+    assert_eq!(kept.match_counts[0].get("zone1"), Some(&2));
+    assert_eq!(kept.match_counts[0].get("zone2"), Some(&1));
+    // With node-x gone too, zone2 is no longer a domain and the minimum is zone1's.
+    nodes.pop();
+    let kept = pl.compute_pre_filter_state(&p, &nodes);
+    assert_eq!(kept.match_counts[0].get("zone2"), None);
+    assert_eq!(kept.min_match(0), 2);
+    assert_eq!(verdicts(&p, &nodes), [Ok_, Ok_]);
+}
