@@ -15,6 +15,7 @@ mod pod_startup;
 mod report;
 mod scheduler_perf;
 mod server;
+mod sim_scale;
 mod watch;
 
 use std::path::PathBuf;
@@ -61,6 +62,8 @@ enum Scenario {
     /// Pods on a kubelet driving containerd: create→Running latency against the raw CRI
     /// floor, and the kubelet's RSS.
     PodStartup(pod_startup::PodStartupArgs),
+    /// One sim kubelet process hosting many nodes and pods: its CPU, RSS and API load.
+    SimScale(sim_scale::SimScaleArgs),
     /// Every scenario with its defaults (create for `--duration` seconds).
     All {
         /// Seconds of create load per target.
@@ -101,6 +104,7 @@ fn main() -> anyhow::Result<()> {
                 Scenario::EndpointsliceChurn(a) => endpointslice_churn::run(&binary, a).await,
                 Scenario::FailureDetection(a) => failure_detection::run(&binary, a).await,
                 Scenario::PodStartup(a) => pod_startup::run(&binary, a).await,
+                Scenario::SimScale(a) => sim_scale::run(&binary, a).await,
                 Scenario::ControllerConvergence(a) => controller_convergence::run(&binary, a).await,
                 Scenario::All { .. } => unreachable!("expanded above"),
             }

@@ -8,6 +8,8 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
+mod agent;
+
 #[derive(Parser)]
 #[command(
     name = "ferrokube",
@@ -33,6 +35,9 @@ enum Command {
     /// Run the node agent against any API server (flags as the kubelet's); `--runtime sim`
     /// hosts simulated nodes.
     Kubelet(KubeletFlags),
+    /// Join this machine to a `ferrokube server` with its join token and run the kubelet
+    /// (the kubelet's flags; default runtime cri).
+    Agent(agent::AgentFlags),
 }
 
 #[derive(Args)]
@@ -40,9 +45,10 @@ struct KubeletFlags {
     /// Path to a kubeconfig (default: $KUBECONFIG, ~/.kube/config, then in-cluster).
     #[arg(long)]
     kubeconfig: Option<PathBuf>,
-    /// The container runtime: `sim` (simulated containers) or `cri` (containerd over CRI).
-    #[arg(long, default_value = "sim", value_parser = ["sim", "cri"])]
-    runtime: String,
+    /// The container runtime: `sim` (simulated containers) or `cri` (containerd over CRI);
+    /// default sim (`agent`: cri, when the --container-runtime-endpoint socket exists).
+    #[arg(long, value_parser = ["sim", "cri"])]
+    runtime: Option<String>,
     /// The CRI socket of the `cri` runtime.
     #[arg(long, default_value = "unix:///run/containerd/containerd.sock")]
     container_runtime_endpoint: String,
@@ -85,6 +91,9 @@ struct KubeletFlags {
     /// How long a simulated container takes to stop.
     #[arg(long, default_value = "200ms", value_parser = parse_duration)]
     sim_stop_delay: Duration,
+    /// Materialise simulated pods' volumes as files under --root-dir (off: they mount nothing).
+    #[arg(long)]
+    sim_volume_files: bool,
     /// How often the node status is checked.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     node_status_update_frequency: Duration,
@@ -138,6 +147,7 @@ impl KubeletFlags {
         node.crash_loop_back_off = self.crash_loop_back_off_base;
         node.sim.start_delay = self.sim_start_delay;
         node.sim.stop_delay = self.sim_stop_delay;
+        node.sim.volume_files = self.sim_volume_files;
         node.pod_logs_dir = self.pod_logs_dir;
         node.server = (self.port != 0).then(|| ferrokube_kubelet::server::ServerOptions {
             port: self.port,
@@ -149,7 +159,7 @@ impl KubeletFlags {
         });
         ferrokube_kubelet::Config {
             kubeconfig: self.kubeconfig,
-            runtime: if self.runtime == "cri" {
+            runtime: if self.runtime.as_deref() == Some("cri") {
                 ferrokube_kubelet::RuntimeKind::Cri
             } else {
                 ferrokube_kubelet::RuntimeKind::Sim
@@ -610,6 +620,10 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Kubelet(flags) => {
             ferrokube_kubelet::run(flags.into_config(), shutdown_signal()).await?;
+        }
+        Command::Agent(flags) => {
+            let config = flags.join().await?;
+            ferrokube_kubelet::run(config, shutdown_signal()).await?;
         }
     }
     Ok(())
