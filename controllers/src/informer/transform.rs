@@ -22,7 +22,7 @@
 //! | `status.phase` | ReplicaSet, Deployment (Recreate), Endpoints, EndpointSlice |
 //! | `status.conditions[type=Ready]` (type, status, lastTransitionTime) | ReplicaSet, Deployment, Endpoints, EndpointSlice, node lifecycle |
 //! | `status.podIP`, `status.podIPs` | Endpoints, EndpointSlice |
-//! | `status.containerStatuses` (name, restartCount) | ReplicaSet (deletion ranking) |
+//! | `status.containerStatuses`: one entry, the container with the most restarts, when it has any (name, restartCount) | ReplicaSet (deletion ranking reads only the highest restart count) |
 //!
 //! Pods controlled by a StatefulSet are kept whole (less `managedFields`): the StatefulSet
 //! controller compares their identity and storage with its template and writes them back with
@@ -128,6 +128,20 @@ fn ported_container(c: Container, init: bool) -> Option<Container> {
     })
 }
 
+/// The container with the most restarts, as the only status kept (a `ContainerStatus` is
+/// large and the ranking reads nothing but the highest restart count); None when no container
+/// has restarted, which reads the same.
+fn most_restarted(statuses: Vec<ContainerStatus>) -> Option<Vec<ContainerStatus>> {
+    let top = statuses.into_iter().max_by_key(|c| c.restart_count)?;
+    (top.restart_count > 0).then(|| {
+        vec![ContainerStatus {
+            name: top.name,
+            restart_count: top.restart_count,
+            ..Default::default()
+        }]
+    })
+}
+
 /// The status's kept fields; None when none is set.
 fn strip_status(status: PodStatus) -> Option<PodStatus> {
     let kept = PodStatus {
@@ -148,18 +162,7 @@ fn strip_status(status: PodStatus) -> Option<PodStatus> {
         ),
         pod_ip: status.pod_ip,
         pod_ips: status.pod_ips.filter(|ips| !ips.is_empty()),
-        container_statuses: non_empty(
-            status
-                .container_statuses
-                .into_iter()
-                .flatten()
-                .map(|c| ContainerStatus {
-                    name: c.name,
-                    restart_count: c.restart_count,
-                    ..Default::default()
-                })
-                .collect(),
-        ),
+        container_statuses: most_restarted(status.container_statuses.unwrap_or_default()),
         ..Default::default()
     };
     (kept != PodStatus::default()).then_some(kept)
@@ -370,6 +373,35 @@ mod tests {
         assert_eq!(containers[0].state, None);
         assert_eq!(status.qos_class, None);
         assert_eq!(status.host_ip, None);
+    }
+
+    #[test]
+    fn only_the_most_restarted_container_is_kept_and_none_when_nothing_restarted() {
+        let two = |a: i32, b: i32| {
+            json!({"status": {"containerStatuses": [
+                {"name": "a", "image": "x", "ready": true, "restartCount": a},
+                {"name": "b", "image": "x", "ready": true, "restartCount": b}
+            ]}})
+        };
+        let kept = transformed(two(1, 4)).status.expect("a status");
+        let containers = kept
+            .container_statuses
+            .expect("the most restarted container");
+        assert_eq!(containers.len(), 1);
+        assert_eq!(
+            (containers[0].name.as_str(), containers[0].restart_count),
+            ("b", 4)
+        );
+        let fresh = transformed(two(0, 0)).status.expect("a status");
+        assert_eq!(fresh.container_statuses, None);
+        assert_eq!(
+            crate::pod_util::max_container_restarts(&transformed(two(0, 0))),
+            0
+        );
+        assert_eq!(
+            crate::pod_util::max_container_restarts(&transformed(two(2, 1))),
+            2
+        );
     }
 
     #[test]
