@@ -6,6 +6,8 @@ set -euo pipefail
 need_apt=()
 command -v protoc >/dev/null 2>&1 || need_apt+=(protobuf-compiler)
 command -v etcd >/dev/null 2>&1 || need_apt+=(etcd-server)
+# openssl: the agent-join test computes the CA pin as kubeadm's docs do.
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 command -v kubectl >/dev/null 2>&1 || echo "warning: kubectl is not installed; the kubectl tests will fail" >&2
 if ((${#need_apt[@]})); then
   export DEBIAN_FRONTEND=noninteractive
