@@ -84,7 +84,21 @@ impl Recorder {
         reason: &str,
         message: String,
     ) {
-        let involved = object_reference(obj);
+        self.publish_about(obj, None, type_, reason, message);
+    }
+
+    /// Records an event about a part of `obj` named by `field_path` (`involvedObject.fieldPath`,
+    /// e.g. `spec.containers{main}` as the kubelet reports container events), in the background.
+    pub fn publish_about<K: Resource<DynamicType = ()>>(
+        &self,
+        obj: &K,
+        field_path: Option<String>,
+        type_: EventType,
+        reason: &str,
+        message: String,
+    ) {
+        let mut involved = object_reference(obj);
+        involved.field_path = field_path;
         let namespace = involved
             .namespace
             .clone()

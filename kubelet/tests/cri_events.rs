@@ -86,6 +86,22 @@ async fn describe_tells_how_a_pod_was_pulled_started_and_killed() -> Result<()> 
         assert!(listed.contains(reason), "missing {reason} in:\n{listed}");
     }
 
+    // Container events name the container, as upstream's `involvedObject.fieldPath`.
+    let paths = cluster.kubectl_ok(&[
+        "get",
+        "events",
+        "--field-selector",
+        "involvedObject.name=web",
+        "-o",
+        "custom-columns=REASON:.reason,FIELD:.involvedObject.fieldPath",
+    ])?;
+    assert!(
+        paths
+            .lines()
+            .any(|l| l.starts_with("Started") && l.ends_with("spec.containers{main}")),
+        "the Started event names spec.containers{{main}}:\n{paths}"
+    );
+
     // Deleting the pod kills its container first; the Event outlives the pod.
     cluster.kubectl_ok(&["delete", "pod", "web", "--wait=false"])?;
     until("the Killing event", TIMEOUT, || async {

@@ -11,10 +11,42 @@ use ferrokube_controllers::events::{EventType, Recorder};
 use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
 
-/// `Pulling image "busybox"`.
-pub fn pulling(recorder: &Recorder, pod: &Pod, image: &str) {
-    recorder.publish(
+/// The `involvedObject.fieldPath` upstream gives a container's events:
+/// `spec.containers{name}`, or `spec.initContainers{name}` for an init container.
+pub fn container_field_path(pod: &Pod, container: &str) -> String {
+    let init = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.init_containers.as_ref())
+        .is_some_and(|cs| cs.iter().any(|c| c.name == container));
+    let list = if init { "initContainers" } else { "containers" };
+    format!("spec.{list}{{{container}}}")
+}
+
+/// Records an event about one of the pod's containers.
+pub fn publish(
+    recorder: &Recorder,
+    pod: &Pod,
+    container: &str,
+    type_: EventType,
+    reason: &str,
+    message: String,
+) {
+    recorder.publish_about(
         pod,
+        Some(container_field_path(pod, container)),
+        type_,
+        reason,
+        message,
+    );
+}
+
+/// `Pulling image "busybox"`.
+pub fn pulling(recorder: &Recorder, pod: &Pod, container: &str, image: &str) {
+    publish(
+        recorder,
+        pod,
+        container,
         EventType::Normal,
         "Pulling",
         format!("Pulling image {image:?}"),
@@ -22,10 +54,12 @@ pub fn pulling(recorder: &Recorder, pod: &Pod, image: &str) {
 }
 
 /// `Successfully pulled image "busybox" in 12ms (12ms including waiting)`.
-pub fn pulled(recorder: &Recorder, pod: &Pod, image: &str, took: Duration) {
+pub fn pulled(recorder: &Recorder, pod: &Pod, container: &str, image: &str, took: Duration) {
     let took = go_duration(took);
-    recorder.publish(
+    publish(
+        recorder,
         pod,
+        container,
         EventType::Normal,
         "Pulled",
         format!("Successfully pulled image {image:?} in {took} ({took} including waiting)"),
@@ -33,9 +67,11 @@ pub fn pulled(recorder: &Recorder, pod: &Pod, image: &str, took: Duration) {
 }
 
 /// `Container image "busybox" already present on machine` (policy `IfNotPresent` or `Never`).
-pub fn already_present(recorder: &Recorder, pod: &Pod, image: &str) {
-    recorder.publish(
+pub fn already_present(recorder: &Recorder, pod: &Pod, container: &str, image: &str) {
+    publish(
+        recorder,
         pod,
+        container,
         EventType::Normal,
         "Pulled",
         format!("Container image {image:?} already present on machine"),
@@ -43,49 +79,64 @@ pub fn already_present(recorder: &Recorder, pod: &Pod, image: &str) {
 }
 
 /// A pull that failed: `Failed to pull image "x": why`, then `Error: ErrImagePull`.
-pub fn pull_failed(recorder: &Recorder, pod: &Pod, image: &str, message: &str) {
-    recorder.publish(
+pub fn pull_failed(recorder: &Recorder, pod: &Pod, container: &str, image: &str, message: &str) {
+    publish(
+        recorder,
         pod,
+        container,
         EventType::Warning,
         "Failed",
         format!("Failed to pull image {image:?}: {message}"),
     );
-    failed(recorder, pod, "ErrImagePull");
+    failed(recorder, pod, container, "ErrImagePull");
 }
 
 /// A missing image with policy `Never`: `ErrImageNeverPull`, then `Error: ErrImageNeverPull`.
-pub fn never_pull(recorder: &Recorder, pod: &Pod, message: &str) {
-    recorder.publish(
+pub fn never_pull(recorder: &Recorder, pod: &Pod, container: &str, message: &str) {
+    publish(
+        recorder,
         pod,
+        container,
         EventType::Warning,
         "ErrImageNeverPull",
         message.to_string(),
     );
-    failed(recorder, pod, "ErrImageNeverPull");
+    failed(recorder, pod, container, "ErrImageNeverPull");
 }
 
 /// Waiting out an image pull back-off: `Back-off pulling image "x"`, then
 /// `Error: ImagePullBackOff`.
-pub fn pull_back_off(recorder: &Recorder, pod: &Pod, image: &str) {
-    recorder.publish(
+pub fn pull_back_off(recorder: &Recorder, pod: &Pod, container: &str, image: &str) {
+    publish(
+        recorder,
         pod,
+        container,
         EventType::Normal,
         "BackOff",
         format!("Back-off pulling image {image:?}"),
     );
-    failed(recorder, pod, "ImagePullBackOff");
+    failed(recorder, pod, container, "ImagePullBackOff");
 }
 
 /// `Error: <reason or message>` (reason `Failed`): a container could not be created or
 /// started.
-pub fn failed(recorder: &Recorder, pod: &Pod, error: &str) {
-    recorder.publish(pod, EventType::Warning, "Failed", format!("Error: {error}"));
+pub fn failed(recorder: &Recorder, pod: &Pod, container: &str, error: &str) {
+    publish(
+        recorder,
+        pod,
+        container,
+        EventType::Warning,
+        "Failed",
+        format!("Error: {error}"),
+    );
 }
 
 /// `Created container: main`.
 pub fn created(recorder: &Recorder, pod: &Pod, container: &str) {
-    recorder.publish(
+    publish(
+        recorder,
         pod,
+        container,
         EventType::Normal,
         "Created",
         format!("Created container: {container}"),
@@ -94,8 +145,10 @@ pub fn created(recorder: &Recorder, pod: &Pod, container: &str) {
 
 /// `Started container main`.
 pub fn started(recorder: &Recorder, pod: &Pod, container: &str) {
-    recorder.publish(
+    publish(
+        recorder,
         pod,
+        container,
         EventType::Normal,
         "Started",
         format!("Started container {container}"),
@@ -104,8 +157,10 @@ pub fn started(recorder: &Recorder, pod: &Pod, container: &str) {
 
 /// `Back-off restarting failed container main in pod web_default(uid)`.
 pub fn restart_back_off(recorder: &Recorder, pod: &Pod, container: &str) {
-    recorder.publish(
+    publish(
+        recorder,
         pod,
+        container,
         EventType::Warning,
         "BackOff",
         restart_back_off_message(pod, container),
@@ -148,6 +203,23 @@ pub fn go_duration(d: Duration) -> String {
 mod tests {
     use super::*;
     use kube::api::ObjectMeta;
+
+    #[test]
+    fn container_events_name_the_container_list_it_is_in() {
+        let pod: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "p"},
+            "spec": {
+                "initContainers": [{"name": "setup"}],
+                "containers": [{"name": "main"}]
+            }
+        }))
+        .expect("a pod");
+        assert_eq!(container_field_path(&pod, "main"), "spec.containers{main}");
+        assert_eq!(
+            container_field_path(&pod, "setup"),
+            "spec.initContainers{setup}"
+        );
+    }
 
     #[test]
     fn durations_print_as_go_prints_them() {

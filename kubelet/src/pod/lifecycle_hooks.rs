@@ -17,6 +17,7 @@ use ferrokube_controllers::events::EventType;
 use k8s_openapi::api::core::v1::{Container, LifecycleHandler, Pod};
 use tokio::time::Instant;
 
+use super::events;
 use super::probes::{ProbeDeps, http_get};
 use crate::Error;
 
@@ -157,8 +158,14 @@ pub async fn post_start(
         pod_ip,
     };
     if let Err(message) = run(&target, handler, "postStart", grace).await {
-        deps.recorder
-            .publish(pod, EventType::Warning, "FailedPostStartHook", message);
+        events::publish(
+            &deps.recorder,
+            pod,
+            &container.name,
+            EventType::Warning,
+            "FailedPostStartHook",
+            message,
+        );
         kill(
             deps,
             pod,
@@ -203,8 +210,14 @@ pub async fn kill(
     } else {
         message.to_string()
     };
-    deps.recorder
-        .publish(pod, EventType::Normal, "Killing", message);
+    events::publish(
+        &deps.recorder,
+        pod,
+        &container.name,
+        EventType::Normal,
+        "Killing",
+        message,
+    );
     let started = Instant::now();
     if let Some(handler) = container
         .lifecycle
@@ -222,12 +235,20 @@ pub async fn kill(
         match tokio::time::timeout(grace, hook).await {
             Ok(Ok(())) => {}
             Ok(Err(message)) => {
-                deps.recorder
-                    .publish(pod, EventType::Warning, "FailedPreStopHook", message);
+                events::publish(
+                    &deps.recorder,
+                    pod,
+                    &container.name,
+                    EventType::Warning,
+                    "FailedPreStopHook",
+                    message,
+                );
             }
             Err(_) => {
-                deps.recorder.publish(
+                events::publish(
+                    &deps.recorder,
                     pod,
+                    &container.name,
                     EventType::Warning,
                     "FailedPreStopHook",
                     format!(

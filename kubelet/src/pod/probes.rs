@@ -254,8 +254,10 @@ impl ProbeWorker {
             };
             let (result, output) = self.probe_once(&pod).await;
             if result == ProbeResult::Failure {
-                self.deps.recorder.publish(
+                super::events::publish(
+                    &self.deps.recorder,
                     pod.as_ref(),
+                    &self.container.name,
                     EventType::Warning,
                     "Unhealthy",
                     format!("{} probe failed: {output}", self.kind.title()),

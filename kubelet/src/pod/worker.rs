@@ -443,20 +443,17 @@ impl PodWorker {
             Err(e) => {
                 let message = e.to_string();
                 warn!(container = %c.name, %message, "CreateContainerConfigError");
-                self.probe_deps.recorder.publish(
-                    pod,
-                    EventType::Warning,
-                    "Failed",
-                    format!("Error: {message}"),
-                );
+                events::failed(&self.probe_deps.recorder, pod, &c.name, &message);
                 self.config_errors.insert(c.name.clone(), message);
                 return Ok(());
             }
         };
         self.config_errors.remove(&c.name);
         for message in &environment.invalid_names {
-            self.probe_deps.recorder.publish(
+            events::publish(
+                &self.probe_deps.recorder,
                 pod,
+                &c.name,
                 EventType::Warning,
                 "InvalidEnvironmentVariableNames",
                 message.clone(),
@@ -505,13 +502,13 @@ impl PodWorker {
         let id = match self.ctx.runtime.create_container(&sandbox, &config).await {
             Ok(id) => id,
             Err(e) => {
-                events::failed(recorder, pod, &e.to_string());
+                events::failed(recorder, pod, &c.name, &e.to_string());
                 return Err(e.into());
             }
         };
         events::created(recorder, pod, &c.name);
         if let Err(e) = self.ctx.runtime.start_container(&id).await {
-            events::failed(recorder, pod, &e.to_string());
+            events::failed(recorder, pod, &c.name, &e.to_string());
             return Err(e.into());
         }
         events::started(recorder, pod, &c.name);
@@ -599,7 +596,7 @@ impl PodWorker {
             if p.reason == "ErrImagePull" {
                 p.reason = "ImagePullBackOff";
                 p.message = format!("Back-off pulling image {image:?}");
-                events::pull_back_off(recorder, pod, image);
+                events::pull_back_off(recorder, pod, &c.name, image);
             }
             return Ok(false);
         }
@@ -609,7 +606,7 @@ impl PodWorker {
             .unwrap_or_else(|| default_pull_policy(image).to_string());
         if policy != "Always" && self.ctx.runtime.image_status(image).await?.is_some() {
             // As upstream, on every start (identical events are aggregated into a count).
-            events::already_present(recorder, pod, image);
+            events::already_present(recorder, pod, &c.name, image);
             self.image_pulls.remove(&c.name);
             return Ok(true);
         }
@@ -622,11 +619,11 @@ impl PodWorker {
                 format!("Container image {image:?} is not present with pull policy of Never"),
             )
         } else {
-            events::pulling(recorder, pod, image);
+            events::pulling(recorder, pod, &c.name, image);
             let pull_started = Instant::now();
             match self.ctx.runtime.pull_image(image).await {
                 Ok(_) => {
-                    events::pulled(recorder, pod, image, pull_started.elapsed());
+                    events::pulled(recorder, pod, &c.name, image, pull_started.elapsed());
                     self.image_pulls.remove(&c.name);
                     return Ok(true);
                 }
@@ -635,8 +632,8 @@ impl PodWorker {
             }
         };
         match reason {
-            "ErrImageNeverPull" => events::never_pull(recorder, pod, &message),
-            _ => events::pull_failed(recorder, pod, image, &message),
+            "ErrImageNeverPull" => events::never_pull(recorder, pod, &c.name, &message),
+            _ => events::pull_failed(recorder, pod, &c.name, image, &message),
         }
         warn!(container = %c.name, image, reason, %message, "image is not available");
         self.image_pulls.insert(
