@@ -17,7 +17,9 @@ use base64::Engine;
 use bytes::Bytes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
 use tracing::debug;
 
 use crate::runtime::{ExecSession, RuntimeError, TerminalSize};
@@ -98,6 +100,30 @@ pub async fn connect(
             .await
             .map_err(|e| stream_error(call, e));
     }
+    upgrade_to_websocket(call, &mut tcp, &authority, &path).await?;
+    Ok(pump(tcp, streams))
+}
+
+/// Opens a WebSocket with the [`PROTOCOL`] stream protocol to the streaming server's `url`
+/// for the CRI call `call`.
+pub async fn open_websocket(call: &'static str, url: &str) -> Result<TcpStream, RuntimeError> {
+    let (authority, path) =
+        split_url(url).ok_or_else(|| stream_error(call, format!("unsupported URL {url:?}")))?;
+    let mut tcp = TcpStream::connect(&authority)
+        .await
+        .map_err(|e| stream_error(call, format!("connect to {authority}: {e}")))?;
+    let _ = tcp.set_nodelay(true);
+    upgrade_to_websocket(call, &mut tcp, &authority, &path).await?;
+    Ok(tcp)
+}
+
+/// The WebSocket handshake on a connected `tcp`.
+async fn upgrade_to_websocket(
+    call: &'static str,
+    tcp: &mut TcpStream,
+    authority: &str,
+    path: &str,
+) -> Result<(), RuntimeError> {
     let key = base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 16]>());
     let head = format!(
         "GET {path} HTTP/1.1\r\nHost: {authority}\r\nUpgrade: websocket\r\n\
@@ -107,9 +133,8 @@ pub async fn connect(
     tcp.write_all(head.as_bytes())
         .await
         .map_err(|e| stream_error(call, format!("send the upgrade request: {e}")))?;
-    let answer = read_head(call, &mut tcp).await?;
-    check_upgrade(&answer, &key).map_err(|e| stream_error(call, e))?;
-    Ok(pump(tcp, streams))
+    let answer = read_head(call, tcp).await?;
+    check_upgrade(&answer, &key).map_err(|e| stream_error(call, e))
 }
 
 /// `http://host:port/path` as (`host:port`, `/path`).
@@ -186,101 +211,127 @@ pub fn exit_code(status: &[u8]) -> i32 {
 }
 
 /// A masked client frame carrying `data` on `channel`.
-fn channel_frame(channel: u8, data: &[u8]) -> Vec<u8> {
+pub fn channel_frame(channel: u8, data: &[u8]) -> Vec<u8> {
     let mut payload = Vec::with_capacity(data.len() + 1);
     payload.push(channel);
     payload.extend_from_slice(data);
     websocket::encode_frame(opcode::BINARY, &payload, Some(rand::random()))
 }
 
-/// Forwards what arrives on `rx` as frames made by `frame` until either side ends.
+/// Forwards what arrives on `rx` as frames made by `frame` until either side ends (or the
+/// returned task is aborted).
 pub fn forward<T: Send + 'static>(
     mut rx: mpsc::Receiver<T>,
     frames: mpsc::Sender<Vec<u8>>,
     frame: impl Fn(T) -> Vec<u8> + Send + 'static,
-) {
+) -> JoinHandle<()> {
     tokio::spawn(async move {
         while let Some(item) = rx.recv().await {
             if frames.send(frame(item)).await.is_err() {
                 return;
             }
         }
-    });
+    })
 }
 
-/// Runs a WebSocket connection in the background: frames to and from the streaming server
-/// become the session's channels.
-fn pump(tcp: TcpStream, streams: Streams) -> ExecSession {
-    let (mut reader, mut writer) = tcp.into_split();
+/// Starts the one writer of a WebSocket connection: frames queued on the returned sender go
+/// out in order, masked as a client's are; when every sender is gone the connection is shut.
+pub fn spawn_writer(mut writer: OwnedWriteHalf) -> (mpsc::Sender<Vec<u8>>, JoinHandle<()>) {
     let (frames_tx, mut frames) = mpsc::channel::<Vec<u8>>(16);
-    let (stdout_tx, stdout) = mpsc::channel(64);
-    let (stderr_tx, stderr) = mpsc::channel(64);
-    let (exit_tx, exit_code_rx) = oneshot::channel();
-    // The one writer: stdin chunks, resizes and pongs, masked as a client's frames are.
-    let write_task = tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         while let Some(frame) = frames.recv().await {
             if writer.write_all(&frame).await.is_err() || writer.flush().await.is_err() {
                 return;
             }
         }
+        let _ = writer.shutdown().await;
     });
+    (frames_tx, task)
+}
+
+/// The next data message from the streaming server, answering pings on `frames`; None once
+/// the connection has ended.
+pub async fn next_data(
+    reader: &mut OwnedReadHalf,
+    frames: &mpsc::Sender<Vec<u8>>,
+) -> Option<Vec<u8>> {
+    loop {
+        match websocket::read_message(reader).await {
+            Ok(Some(Message::Data(data))) => return Some(data),
+            Ok(Some(Message::Ping(p))) => {
+                let pong = websocket::encode_frame(opcode::PONG, &p, Some(rand::random()));
+                let _ = frames.send(pong).await;
+            }
+            Ok(Some(Message::Pong)) => {}
+            Ok(Some(Message::Close)) | Ok(None) => return None,
+            Err(e) => {
+                debug!(error = %e, "stream from the runtime ended");
+                return None;
+            }
+        }
+    }
+}
+
+/// Closes the connection normally and waits for the writer to send what is queued.
+pub async fn close(frames: mpsc::Sender<Vec<u8>>, writer: JoinHandle<()>) {
+    let close =
+        websocket::encode_frame(opcode::CLOSE, &1000u16.to_be_bytes(), Some(rand::random()));
+    let _ = frames.send(close).await;
+    drop(frames);
+    let _ = writer.await;
+}
+
+/// Runs a WebSocket connection in the background: frames to and from the streaming server
+/// become the session's channels.
+fn pump(tcp: TcpStream, streams: Streams) -> ExecSession {
+    let (mut reader, writer) = tcp.into_split();
+    // The one writer: stdin chunks, resizes and pongs.
+    let (frames_tx, write_task) = spawn_writer(writer);
+    let (stdout_tx, stdout) = mpsc::channel(64);
+    let (stderr_tx, stderr) = mpsc::channel(64);
+    let (exit_tx, exit_code_rx) = oneshot::channel();
     let stdin = streams.stdin.then(|| {
         let (tx, rx) = mpsc::channel::<Bytes>(16);
-        forward(rx, frames_tx.clone(), |chunk| channel_frame(STDIN, &chunk));
+        drop(forward(rx, frames_tx.clone(), |chunk| {
+            channel_frame(STDIN, &chunk)
+        }));
         tx
     });
     let resize = streams.tty.then(|| {
         let (tx, rx) = mpsc::channel::<TerminalSize>(4);
-        forward(rx, frames_tx.clone(), |size| {
+        drop(forward(rx, frames_tx.clone(), |size| {
             channel_frame(RESIZE, &size.to_json())
-        });
+        }));
         tx
     });
     tokio::spawn(async move {
         let mut code = None;
         loop {
-            let message = tokio::select! {
-                m = websocket::read_message(&mut reader) => m,
+            let data = tokio::select! {
+                d = next_data(&mut reader, &frames_tx) => d,
                 // The session was dropped (its client went away): close the connection.
                 () = stdout_tx.closed() => break,
             };
-            match message {
-                Ok(Some(Message::Data(data))) => {
-                    let Some((&channel, rest)) = data.split_first() else {
-                        continue;
-                    };
-                    let chunk = Bytes::copy_from_slice(rest);
-                    match channel {
-                        STDOUT => {
-                            let _ = stdout_tx.send(chunk).await;
-                        }
-                        STDERR => {
-                            let _ = stderr_tx.send(chunk).await;
-                        }
-                        ERROR if !rest.is_empty() => code = Some(exit_code(rest)),
-                        _ => {}
-                    }
+            let Some(data) = data else { break };
+            let Some((&channel, rest)) = data.split_first() else {
+                continue;
+            };
+            let chunk = Bytes::copy_from_slice(rest);
+            match channel {
+                STDOUT => {
+                    let _ = stdout_tx.send(chunk).await;
                 }
-                Ok(Some(Message::Ping(p))) => {
-                    let pong = websocket::encode_frame(opcode::PONG, &p, Some(rand::random()));
-                    let _ = frames_tx.send(pong).await;
+                STDERR => {
+                    let _ = stderr_tx.send(chunk).await;
                 }
-                Ok(Some(Message::Pong)) => {}
-                Ok(Some(Message::Close)) | Ok(None) => break,
-                Err(e) => {
-                    debug!(error = %e, "stream from the runtime ended");
-                    break;
-                }
+                ERROR if !rest.is_empty() => code = Some(exit_code(rest)),
+                _ => {}
             }
         }
         drop((stdout_tx, stderr_tx));
         // A stream that closed without a status ended without an error: exit code 0.
         let _ = exit_tx.send(code.unwrap_or(0));
-        let close =
-            websocket::encode_frame(opcode::CLOSE, &1000u16.to_be_bytes(), Some(rand::random()));
-        let _ = frames_tx.send(close).await;
-        drop(frames_tx);
-        let _ = write_task.await;
+        close(frames_tx, write_task).await;
     });
     ExecSession {
         stdin,
