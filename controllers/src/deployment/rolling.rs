@@ -110,6 +110,16 @@ async fn reconcile_old(
         if size == 0 || size == available {
             continue;
         }
+        // A size just lowered, with the pods not yet gone: the status still counts more
+        // available pods than the size. "Cleaning up" would scale the ReplicaSet back up, past
+        // maxSurge; as upstream, fail the sync and retry once the status catches up.
+        if available > size {
+            return Err(Error::StaleCache(format!(
+                "when cleaning up unhealthy replicas, got invalid request to scale down {}/{} {size} -> {available}",
+                rs.namespace().unwrap_or_default(),
+                rs.name_any()
+            )));
+        }
         let down = (max_scaled_down - cleaned).min(size - available);
         if let Some(updated) = scale_rs(ctx, d, rs, size - down).await? {
             *rs = updated;
