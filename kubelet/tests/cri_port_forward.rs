@@ -2,7 +2,7 @@
 //! WebSocket, as kubectl 1.30+ does first) to the API server, which splices the connection
 //! through to the `cri` kubelet's `/portForward`; the kubelet pairs each connection's data
 //! and error streams and relays the bytes through containerd's streaming server into the
-//! pod's network namespace.
+//! pod's network namespace. The Python client forwards over WebSocket channels instead.
 
 mod common;
 
@@ -165,6 +165,26 @@ async fn until_running(client: &kube::Client, name: &str) -> Result<()> {
     .await
 }
 
+/// `tests/python/port_forward.py`: one HTTP request to `port` of `pod` through the Python
+/// client's port-forward; its output (the answer, then the error channel after `--- error`).
+fn python_port_forward(cluster: &Cluster, pod: &str, port: u16) -> Result<String> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/port_forward.py");
+    let out = std::process::Command::new("python3")
+        .arg(script)
+        .arg(cluster.kubeconfig())
+        .arg(pod)
+        .arg(port.to_string())
+        .output()?;
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    if !out.status.success() {
+        bail!(
+            "the Python port-forward failed:\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(stdout)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_port_forward_reaches_a_containerd_pods_port() -> Result<()> {
     let containerd = Containerd::start()?;
@@ -242,6 +262,22 @@ async fn kubectl_port_forward_reaches_a_containerd_pods_port() -> Result<()> {
         refused.output()
     );
     drop(refused);
+
+    // The Python client forwards over WebSocket channels (no SPDY): the page, and for a port
+    // nothing listens on, the runtime's error on the port's error channel.
+    let page = python_port_forward(&cluster, "web", 80)?;
+    assert!(
+        page.starts_with("HTTP/1.0 200 OK") || page.starts_with("HTTP/1.1 200 OK"),
+        "{page}"
+    );
+    assert!(page.contains(PAGE), "{page}");
+    let refused = python_port_forward(&cluster, "web", 81)?;
+    let (answer, error) = refused.split_once("--- error").unwrap_or_default();
+    assert_eq!(answer.trim(), "", "nothing answers on port 81: {refused}");
+    assert!(
+        error.contains("error forwarding port 81 to pod") && error.contains("connection refused"),
+        "{refused}"
+    );
 
     node.stop().await;
     let cri = CriRuntime::connect(&containerd.endpoint(), Duration::from_secs(60)).await?;

@@ -83,6 +83,22 @@ fn raw_pairs(query: Option<&str>) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The `ports` of a `PodPortForwardOptions` query, each parameter a port or a comma-separated
+/// list of them (upstream's `Convert_Slice_string_To_Slice_int32`); the kubelet gets them as
+/// one `port` parameter.
+fn forwarded_ports(pairs: &[(String, String)]) -> Result<Vec<String>, ApiError> {
+    let mut ports = Vec::new();
+    for (_, value) in pairs.iter().filter(|(k, _)| k == "ports") {
+        for p in crate::request::decode(value).split(',') {
+            let port: u16 = p.parse().map_err(|e| {
+                ApiError::bad_request(format!("cannot convert to []int32: parsing {p:?}: {e}"))
+            })?;
+            ports.push(port.to_string());
+        }
+    }
+    Ok(ports)
+}
+
 fn is_true(v: &str) -> bool {
     matches!(v, "true" | "1" | "True")
 }
@@ -187,17 +203,13 @@ pub async fn stream(
         )));
     }
     let target = if sub == "portforward" {
-        let ports: Vec<String> = pairs
-            .iter()
-            .filter(|(k, _)| k == "ports")
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
-        format!(
-            "/portForward/{}/{}?{}",
-            encode(ns),
-            encode(name),
-            ports.join("&")
-        )
+        let ports = forwarded_ports(&pairs)?;
+        let query = if ports.is_empty() {
+            String::new()
+        } else {
+            format!("?port={}", ports.join(","))
+        };
+        format!("/portForward/{}/{}{query}", encode(ns), encode(name))
     } else {
         let container = pick_container(&pod, name, q.get("container").map(String::as_str))?;
         let mut params: Vec<String> = pairs
@@ -290,5 +302,13 @@ mod tests {
             pick_container(&two, "p", Some("c")).unwrap_err().message,
             "container c is not valid for pod p"
         );
+    }
+
+    #[test]
+    fn forwarded_ports_join_repeated_and_comma_separated_parameters() {
+        let pairs = raw_pairs(Some("ports=80%2C8080&ports=443&follow=true"));
+        assert_eq!(forwarded_ports(&pairs).unwrap(), ["80", "8080", "443"]);
+        let bad = raw_pairs(Some("ports=http"));
+        assert_eq!(forwarded_ports(&bad).unwrap_err().code, 400);
     }
 }

@@ -7,7 +7,8 @@
 //! TokenReview), then [`routes`]: `/healthz`, `/pods`, `/metrics`, `/stats/summary`
 //! ([`stats`]), `/containerLogs/{ns}/{pod}/{container}` ([`logs`]), and `/exec`, `/attach`
 //! ([`exec`], [`attach`] over WebSocket, [`websocket`]), `/portForward` ([`portforward`] over
-//! SPDY/3.1, [`crate::spdy`], plain or tunneled in WebSocket).
+//! SPDY/3.1, [`crate::spdy`], plain or tunneled in WebSocket; [`portforward_channels`] for
+//! clients that speak only WebSocket).
 //!
 //! Simulated nodes each serve on their own InternalIP and port, so the API server reaches each
 //! one as it would a real node (with `--node-ip 127.0.0.1`, node `i` is `127.0.0.(1+i)`, all on
@@ -18,6 +19,7 @@ pub mod auth;
 pub mod exec;
 pub mod logs;
 pub mod portforward;
+pub mod portforward_channels;
 pub mod routes;
 pub mod stats;
 pub mod tls;

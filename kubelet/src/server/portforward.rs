@@ -6,6 +6,8 @@
 //! the `port`. Once both are there, the runtime connects to the port in the pod's network
 //! namespace ([`Runtime::port_forward`](crate::runtime::Runtime::port_forward)) and bytes are
 //! relayed both ways; a failure is written on the error stream, which is closed at the end.
+//! A WebSocket request without the SPDY subprotocol gets the channel protocol of clients that
+//! do not speak SPDY instead ([`portforward_channels`](super::portforward_channels)).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -20,7 +22,8 @@ use tokio::sync::{Mutex, mpsc};
 use tracing::{Instrument, debug, info_span, warn};
 
 use super::logs::bound_pod;
-use super::routes::{full, text_error};
+use super::portforward_channels::{self, Encoding};
+use super::routes::{full, query, text_error};
 use super::websocket::{self, Message, opcode};
 use super::{Body, NodeServer};
 use crate::spdy::frame::status;
@@ -42,6 +45,17 @@ pub enum Transport {
     Tunneled(String),
     /// SPDY on the upgraded connection itself.
     Spdy,
+    /// WebSocket channels, one pair per port of the `port` query parameters.
+    Channels {
+        /// `Sec-WebSocket-Key`.
+        key: String,
+        /// The subprotocol answered, if the client named one.
+        protocol: Option<&'static str>,
+        /// How the channels' messages are carried.
+        encoding: Encoding,
+        /// The ports to forward.
+        ports: Vec<u16>,
+    },
 }
 
 fn values<'a>(headers: &'a HeaderMap, name: &str) -> impl Iterator<Item = &'a str> {
@@ -53,8 +67,9 @@ fn values<'a>(headers: &'a HeaderMap, name: &str) -> impl Iterator<Item = &'a st
         .map(str::trim)
 }
 
-/// The transport a request asks for, or why it cannot be served.
-pub fn negotiate(headers: &HeaderMap) -> Result<Transport, String> {
+/// The transport a request asks for, or why it cannot be served; `ports` are the values of
+/// the `port` query parameters (only WebSocket channels use them).
+pub fn negotiate(headers: &HeaderMap, ports: &[String]) -> Result<Transport, String> {
     let upgrade = headers
         .get(header::UPGRADE)
         .and_then(|v| v.to_str().ok())
@@ -64,12 +79,19 @@ pub fn negotiate(headers: &HeaderMap) -> Result<Transport, String> {
             .get("sec-websocket-key")
             .and_then(|v| v.to_str().ok())
             .ok_or("missing Sec-WebSocket-Key")?;
-        if values(headers, "sec-websocket-protocol").any(|p| p == TUNNELED_PROTOCOL) {
+        let offered: Vec<&str> = values(headers, "sec-websocket-protocol")
+            .filter(|p| !p.is_empty())
+            .collect();
+        if offered.contains(&TUNNELED_PROTOCOL) {
             return Ok(Transport::Tunneled(key.to_string()));
         }
-        return Err(format!(
-            "unable to upgrade connection: the only WebSocket subprotocol served is {TUNNELED_PROTOCOL:?}"
-        ));
+        let (protocol, encoding) = portforward_channels::negotiate(&offered)?;
+        return Ok(Transport::Channels {
+            key: key.to_string(),
+            protocol,
+            encoding,
+            ports: portforward_channels::ports(ports)?,
+        });
     }
     if upgrade.eq_ignore_ascii_case("SPDY/3.1") {
         let mut offered = values(headers, "x-stream-protocol-version").peekable();
@@ -91,7 +113,8 @@ pub async fn port_forward(
     name: &str,
     req: Request<Incoming>,
 ) -> Response<Body> {
-    let transport = match negotiate(req.headers()) {
+    let ports = query(req.uri()).remove("port").unwrap_or_default();
+    let transport = match negotiate(req.headers(), &ports) {
         Ok(t) => t,
         Err(message) => return text_error(StatusCode::BAD_REQUEST, message),
     };
@@ -138,6 +161,15 @@ pub async fn port_forward(
                 HeaderValue::from_static(PROTOCOL),
             );
         }
+        Transport::Channels { key, protocol, .. } => {
+            h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+            if let Ok(v) = HeaderValue::from_str(&websocket::accept_key(key)) {
+                h.insert("sec-websocket-accept", v);
+            }
+            if let Some(p) = protocol {
+                h.insert("sec-websocket-protocol", HeaderValue::from_static(p));
+            }
+        }
     }
     let span = info_span!("port_forward", namespace = %ns, pod = %name);
     tokio::spawn(
@@ -152,6 +184,9 @@ pub async fn port_forward(
             match transport {
                 Transport::Tunneled(_) => serve(untunnel(upgraded), target).await,
                 Transport::Spdy => serve(upgraded, target).await,
+                Transport::Channels {
+                    encoding, ports, ..
+                } => portforward_channels::serve(upgraded, target, ports, encoding).await,
             }
         }
         .instrument(span),
@@ -176,13 +211,17 @@ async fn pod_sandbox(
         .map(|s| s.id))
 }
 
-/// Where forwarded connections go.
+/// The pod a port-forward session reaches.
 #[derive(Clone)]
-struct Target {
-    server: Arc<NodeServer>,
-    pod: String,
-    uid: String,
-    sandbox_id: String,
+pub struct Target {
+    /// The kubelet serving the session (its runtime does the forwarding).
+    pub server: Arc<NodeServer>,
+    /// The pod's name (for error messages).
+    pub pod: String,
+    /// The pod's UID (for error messages).
+    pub uid: String,
+    /// The pod's ready sandbox.
+    pub sandbox_id: String,
 }
 
 /// The byte stream carried in the binary messages of a WebSocket connection.
@@ -427,33 +466,55 @@ mod tests {
             ("sec-websocket-protocol", "SPDY/3.1+portforward.k8s.io"),
         ]);
         assert_eq!(
-            negotiate(&tunneled),
+            negotiate(&tunneled, &[]),
             Ok(Transport::Tunneled("dGhlIHNhbXBsZSBub25jZQ==".into()))
         );
         let spdy = headers(&[
             ("upgrade", "SPDY/3.1"),
             ("x-stream-protocol-version", "portforward.k8s.io"),
         ]);
-        assert_eq!(negotiate(&spdy), Ok(Transport::Spdy));
+        assert_eq!(negotiate(&spdy, &[]), Ok(Transport::Spdy));
         assert_eq!(
-            negotiate(&headers(&[("upgrade", "SPDY/3.1")])),
+            negotiate(&headers(&[("upgrade", "SPDY/3.1")]), &[]),
             Ok(Transport::Spdy)
         );
     }
 
     #[test]
-    fn other_protocols_are_refused() {
+    fn other_websocket_clients_get_channels_for_the_port_parameters() {
         let channel = headers(&[
             ("upgrade", "websocket"),
             ("sec-websocket-key", "x"),
             ("sec-websocket-protocol", "v4.channel.k8s.io"),
         ]);
-        assert!(negotiate(&channel).is_err());
+        assert_eq!(
+            negotiate(&channel, &["80,443".to_string()]),
+            Ok(Transport::Channels {
+                key: "x".into(),
+                protocol: Some("v4.channel.k8s.io"),
+                encoding: Encoding::Binary,
+                ports: vec![80, 443],
+            })
+        );
+        assert_eq!(
+            negotiate(&channel, &[]),
+            Err("query parameter \"port\" is required".to_string())
+        );
+    }
+
+    #[test]
+    fn other_protocols_are_refused() {
+        let v5 = headers(&[
+            ("upgrade", "websocket"),
+            ("sec-websocket-key", "x"),
+            ("sec-websocket-protocol", "v5.channel.k8s.io"),
+        ]);
+        assert!(negotiate(&v5, &["80".to_string()]).is_err());
         let other = headers(&[
             ("upgrade", "SPDY/3.1"),
             ("x-stream-protocol-version", "channel.k8s.io"),
         ]);
-        assert!(negotiate(&other).is_err());
-        assert!(negotiate(&HeaderMap::new()).is_err());
+        assert!(negotiate(&other, &[]).is_err());
+        assert!(negotiate(&HeaderMap::new(), &[]).is_err());
     }
 }
