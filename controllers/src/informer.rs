@@ -40,6 +40,17 @@ pub enum Change<K> {
     Deleted(Arc<K>),
 }
 
+/// A shared cache and one controller's subscription to its changes.
+pub struct Watched<K>
+where
+    K: Resource<DynamicType = ()> + Clone + 'static,
+{
+    /// The cache.
+    pub store: Store<K>,
+    /// Its changes from the first list on.
+    pub changes: mpsc::UnboundedReceiver<Change<K>>,
+}
+
 /// A watched cache of one resource with change subscribers.
 pub struct Informer<K>
 where
@@ -90,6 +101,14 @@ where
         let (tx, rx) = mpsc::unbounded_channel();
         self.subscribers.push(tx);
         rx
+    }
+
+    /// The cache and a subscription to it, for one controller.
+    pub fn watched(&mut self) -> Watched<K> {
+        Watched {
+            store: self.store(),
+            changes: self.subscribe(),
+        }
     }
 
     /// Runs the watch (with upstream-like backoff on errors) until `stop` turns true.

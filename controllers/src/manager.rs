@@ -11,7 +11,7 @@ use ferrokube_component::client::{self, ClientOptions};
 use ferrokube_component::health::{self, Readiness};
 use ferrokube_component::leader::{LeaderElectionConfig, LeaderElector};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Node, Pod, Service};
 use kube::Api;
 use kube::runtime::watcher;
 use prometheus_client::registry::Registry;
@@ -366,6 +366,7 @@ async fn run_controllers(
             client.clone(),
             informers.pods().store(),
             informers.pods().subscribe(),
+            informers.services().watched(),
             Recorder::new(client.clone(), endpoint::NAME, None),
             metrics.queue("endpoint"),
             config.concurrent_endpoint_syncs.max(1),
@@ -377,6 +378,8 @@ async fn run_controllers(
             client.clone(),
             informers.pods().store(),
             informers.pods().subscribe(),
+            informers.services().watched(),
+            informers.nodes().store(),
             Recorder::new(client.clone(), endpointslice::NAME, None),
             metrics.queue("endpointslice"),
             config.concurrent_service_endpoint_syncs.max(1),
@@ -398,6 +401,7 @@ async fn run_controllers(
         controllers.push(Box::pin(nodelifecycle::run(
             client.clone(),
             informers.pods().store(),
+            informers.nodes().watched(),
             Recorder::new(client.clone(), nodelifecycle::EVENT_COMPONENT, None),
             config.node_lifecycle,
             stop.clone(),
@@ -408,6 +412,7 @@ async fn run_controllers(
             client.clone(),
             informers.pods().store(),
             informers.pods().subscribe(),
+            informers.nodes().watched(),
             Recorder::new(client.clone(), tainteviction::NAME, None),
             stop.clone(),
         )));
@@ -465,6 +470,8 @@ struct SharedInformers {
     pods: Option<Informer<Pod>>,
     replicasets: Option<Informer<ReplicaSet>>,
     deployments: Option<Informer<Deployment>>,
+    services: Option<Informer<Service>>,
+    nodes: Option<Informer<Node>>,
 }
 
 impl SharedInformers {
@@ -474,6 +481,8 @@ impl SharedInformers {
             pods: None,
             replicasets: None,
             deployments: None,
+            services: None,
+            nodes: None,
         }
     }
 
@@ -494,6 +503,20 @@ impl SharedInformers {
         self.deployments.get_or_insert_with(|| informer(client))
     }
 
+    fn services(&mut self) -> &mut Informer<Service> {
+        let client = &self.client;
+        self.services.get_or_insert_with(|| informer(client))
+    }
+
+    /// The Node cache drops what no controller here reads ([`transform::node`]).
+    fn nodes(&mut self) -> &mut Informer<Node> {
+        let client = &self.client;
+        self.nodes.get_or_insert_with(|| {
+            Informer::new(Api::all(client.clone()), watcher::Config::default())
+                .with_transform(transform::node)
+        })
+    }
+
     /// Starts the informers asked for; the future resolves once each has listed.
     fn spawn(
         self,
@@ -506,10 +529,14 @@ impl SharedInformers {
         let pods = start_informer(self.pods, &stop, &mut handles);
         let replicasets = start_informer(self.replicasets, &stop, &mut handles);
         let deployments = start_informer(self.deployments, &stop, &mut handles);
+        let services = start_informer(self.services, &stop, &mut handles);
+        let nodes = start_informer(self.nodes, &stop, &mut handles);
         let synced = async move {
             wait_synced(pods, "pods").await?;
             wait_synced(replicasets, "replicasets").await?;
-            wait_synced(deployments, "deployments").await
+            wait_synced(deployments, "deployments").await?;
+            wait_synced(services, "services").await?;
+            wait_synced(nodes, "nodes").await
         };
         (handles, synced)
     }

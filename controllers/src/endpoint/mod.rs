@@ -24,7 +24,7 @@ use tracing::{debug, info_span, warn};
 
 use crate::endpointslice::util::{self, TriggerTimeTracker};
 use crate::events::{EventType, Recorder};
-use crate::informer::{Change, Informer};
+use crate::informer::{Change, Informer, Watched};
 use crate::metrics::QueueMetrics;
 use crate::retry::Failures;
 use crate::runner::{self, Retry};
@@ -68,24 +68,24 @@ pub struct Context {
 }
 
 /// Runs the controller with `concurrency` parallel syncs until `stop` turns true. `pods` is the
-/// shared (synced) pod cache and `pod_changes` a subscription to it; Services and Endpoints are
-/// watched here.
+/// shared (synced) pod cache and `pod_changes` a subscription to it, `services` the shared
+/// Service cache; Endpoints are watched here.
+#[allow(clippy::too_many_arguments)] // the shared caches, then the controller's settings
 pub async fn run(
     client: Client,
     pods: Store<Pod>,
     pod_changes: mpsc::UnboundedReceiver<Change<Pod>>,
+    services: Watched<Service>,
     recorder: Recorder,
     queue: QueueMetrics,
     concurrency: u16,
     stop: watch::Receiver<bool>,
 ) {
-    let mut services =
-        Informer::<Service>::new(Api::all(client.clone()), watcher::Config::default());
     let mut endpoints =
         Informer::<Endpoints>::new(Api::all(client.clone()), watcher::Config::default());
     let ctx = Arc::new(Context {
         client,
-        services: services.store(),
+        services: services.store,
         pods,
         endpoints: endpoints.store(),
         recorder,
@@ -94,9 +94,9 @@ pub async fn run(
         triggers: TriggerTimeTracker::default(),
         stale: Mutex::default(),
     });
-    let svc_changes = services.subscribe();
+    let svc_changes = services.changes;
     let ep_changes = endpoints.subscribe();
-    let informers = [services.spawn(stop.clone()), endpoints.spawn(stop.clone())];
+    let informer = endpoints.spawn(stop.clone());
     let synced = async {
         ctx.services.wait_until_ready().await.is_ok()
             && ctx.endpoints.wait_until_ready().await.is_ok()
@@ -116,9 +116,7 @@ pub async fn run(
             .await;
         router.abort();
     }
-    for informer in informers {
-        let _ = informer.await;
-    }
+    let _ = informer.await;
 }
 
 /// Upstream's `checkLeftoverEndpoints`: Endpoints whose Service is gone (left behind while the

@@ -30,7 +30,7 @@ use tracing::info_span;
 
 use crate::endpoint::ANNOTATION_LAST_CHANGE_TRIGGER_TIME;
 use crate::events::{EventType, Recorder};
-use crate::informer::{Change, Informer};
+use crate::informer::{Change, Informer, Watched};
 use crate::metrics::QueueMetrics;
 use crate::retry::{self, Failures};
 use crate::runner::{self, Retry};
@@ -65,14 +65,16 @@ pub struct Context {
 }
 
 /// Runs the controller with `concurrency` parallel syncs until `stop` turns true. `pods` is the
-/// shared (synced) pod cache and `pod_changes` a subscription to it; Services, Nodes and this
-/// controller's EndpointSlices are watched here. `max_endpoints_per_slice` is clamped to
+/// shared (synced) pod cache and `pod_changes` a subscription to it, `services` and `nodes` the
+/// shared Service and Node caches; this controller's EndpointSlices are watched here. `max_endpoints_per_slice` is clamped to
 /// 1..=1000. Pod changes are synced `batch_period` after they happen (0: at once).
 #[allow(clippy::too_many_arguments)]
 pub async fn run(
     client: Client,
     pods: Store<Pod>,
     pod_changes: mpsc::UnboundedReceiver<Change<Pod>>,
+    services: Watched<Service>,
+    nodes: Store<Node>,
     recorder: Recorder,
     queue: QueueMetrics,
     concurrency: u16,
@@ -80,18 +82,15 @@ pub async fn run(
     batch_period: Duration,
     stop: watch::Receiver<bool>,
 ) {
-    let mut services =
-        Informer::<Service>::new(Api::all(client.clone()), watcher::Config::default());
-    let nodes = Informer::<Node>::new(Api::all(client.clone()), watcher::Config::default());
     let mut slices = Informer::<EndpointSlice>::new(
         Api::all(client.clone()),
         watcher::Config::default().labels(&format!("{LABEL_MANAGED_BY}={MANAGED_BY}")),
     );
     let ctx = Arc::new(Context {
         client,
-        services: services.store(),
+        services: services.store,
         pods,
-        nodes: nodes.store(),
+        nodes,
         slices: slices.store(),
         recorder,
         queue,
@@ -101,13 +100,9 @@ pub async fn run(
         max_endpoints_per_slice: max_endpoints_per_slice.clamp(1, MAX_ENDPOINTS_PER_SLICE_LIMIT),
         batch_period,
     });
-    let svc_changes = services.subscribe();
+    let svc_changes = services.changes;
     let slice_changes = slices.subscribe();
-    let informers = [
-        services.spawn(stop.clone()),
-        nodes.spawn(stop.clone()),
-        slices.spawn(stop.clone()),
-    ];
+    let informer = slices.spawn(stop.clone());
     let synced = async {
         ctx.services.wait_until_ready().await.is_ok()
             && ctx.nodes.wait_until_ready().await.is_ok()
@@ -133,9 +128,7 @@ pub async fn run(
             .await;
         router.abort();
     }
-    for informer in informers {
-        let _ = informer.await;
-    }
+    let _ = informer.await;
 }
 
 /// Turns cache changes into Service keys to sync (upstream's event handlers).

@@ -28,11 +28,16 @@
 //! controller compares their identity and storage with its template and writes them back with
 //! a full update, which must not lose what this transform would drop. A pod the StatefulSet
 //! controller adopts comes back through the watch with its new owner and is then kept whole.
+//!
+//! The shared Node cache ([`node`]) drops `status.images`, often the largest part of a Node:
+//! the node lifecycle, taint eviction and EndpointSlice controllers read labels, taints,
+//! conditions and addresses, and the node lifecycle controller reads a node fresh before it
+//! writes one.
 
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
-    Container, ContainerStatus, Pod, PodCondition, PodSpec, PodStatus, Volume,
+    Container, ContainerStatus, Node, Pod, PodCondition, PodSpec, PodStatus, Volume,
 };
 
 use super::strip_managed_fields;
@@ -48,6 +53,14 @@ pub fn pod(pod: &mut Pod) {
     strip_metadata(pod);
     pod.spec = pod.spec.take().and_then(strip_spec);
     pod.status = pod.status.take().and_then(strip_status);
+}
+
+/// The shared Node cache's transform: no `managedFields`, no `status.images`.
+pub fn node(node: &mut Node) {
+    strip_managed_fields(node);
+    if let Some(status) = node.status.as_mut() {
+        status.images = None;
+    }
 }
 
 fn controlled_by_statefulset(pod: &Pod) -> bool {
@@ -424,5 +437,25 @@ mod tests {
         let mut want = full_pod(extra.clone());
         want.metadata.managed_fields = None;
         assert_eq!(transformed(extra), want);
+    }
+
+    #[test]
+    fn nodes_keep_labels_taints_conditions_and_addresses_but_not_their_images() {
+        let mut n: Node = serde_json::from_value(json!({
+            "metadata": {"name": "n1", "labels": {"topology.kubernetes.io/zone": "a"},
+                "managedFields": [{"manager": "kubelet", "operation": "Update"}]},
+            "spec": {"taints": [{"key": "k", "effect": "NoExecute"}]},
+            "status": {
+                "conditions": [{"type": "Ready", "status": "True"}],
+                "addresses": [{"type": "InternalIP", "address": "10.0.0.1"}],
+                "images": [{"names": ["busybox:latest"], "sizeBytes": 1000}]
+            }
+        }))
+        .unwrap();
+        let mut want = n.clone();
+        node(&mut n);
+        want.metadata.managed_fields = None;
+        want.status.as_mut().unwrap().images = None;
+        assert_eq!(n, want);
     }
 }

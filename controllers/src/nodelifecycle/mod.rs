@@ -31,7 +31,7 @@ use tokio::time::Instant;
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::events::{EventType, Recorder};
-use crate::informer::{Change, Informer};
+use crate::informer::{Change, Informer, Watched};
 
 use monitor::NodeHealth;
 use queue::TaintQueue;
@@ -92,31 +92,31 @@ struct Context {
     state: Mutex<State>,
 }
 
-/// Runs the controller until `stop` turns true. `pods` is the shared (synced) pod cache;
-/// Nodes and the `kube-node-lease` Leases are watched here.
+/// Runs the controller until `stop` turns true. `pods` and `nodes` are the shared (synced) pod
+/// and Node caches; the `kube-node-lease` Leases are watched here.
 pub async fn run(
     client: Client,
     pods: Store<Pod>,
+    nodes: Watched<Node>,
     recorder: Recorder,
     settings: Settings,
     stop: watch::Receiver<bool>,
 ) {
-    let mut nodes = Informer::<Node>::new(Api::all(client.clone()), watcher::Config::default());
     let leases = Informer::<Lease>::new(
         Api::namespaced(client.clone(), "kube-node-lease"),
         watcher::Config::default(),
     );
     let ctx = Arc::new(Context {
         client,
-        nodes: nodes.store(),
+        nodes: nodes.store,
         leases: leases.store(),
         pods,
         recorder,
         settings,
         state: Mutex::default(),
     });
-    let node_changes = nodes.subscribe();
-    let informers = [nodes.spawn(stop.clone()), leases.spawn(stop.clone())];
+    let node_changes = nodes.changes;
+    let informer = leases.spawn(stop.clone());
     let synced = async {
         ctx.nodes.wait_until_ready().await.is_ok() && ctx.leases.wait_until_ready().await.is_ok()
     };
@@ -135,9 +135,7 @@ pub async fn run(
             _ = no_schedule_loop(ctx.clone(), node_changes) => {}
         }
     }
-    for informer in informers {
-        let _ = informer.await;
-    }
+    let _ = informer.await;
 }
 
 async fn monitor_loop(ctx: Arc<Context>) {

@@ -17,15 +17,14 @@ use std::sync::{Arc, Mutex};
 
 use k8s_openapi::api::core::v1::{Node, Pod, Taint};
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::watcher;
-use kube::{Api, Client, ResourceExt};
+use kube::{Client, ResourceExt};
 use tokio::sync::{mpsc, watch};
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 use tracing::{Instrument, debug, info_span};
 
 use crate::events::{EventType, Recorder};
-use crate::informer::{Change, Informer};
+use crate::informer::{Change, Watched};
 use crate::pod_util;
 
 use tolerations::Verdict;
@@ -48,24 +47,23 @@ struct Context {
 }
 
 /// Runs the controller until `stop` turns true. `pods` is the shared (synced) pod cache and
-/// `pod_changes` a subscription to it; Nodes are watched here.
+/// `pod_changes` a subscription to it; `nodes` the shared Node cache.
 pub async fn run(
     client: Client,
     pods: Store<Pod>,
     pod_changes: mpsc::UnboundedReceiver<Change<Pod>>,
+    nodes: Watched<Node>,
     recorder: Recorder,
     stop: watch::Receiver<bool>,
 ) {
-    let mut nodes = Informer::<Node>::new(Api::all(client.clone()), watcher::Config::default());
     let ctx = Arc::new(Context {
         client,
         pods,
-        nodes: nodes.store(),
+        nodes: nodes.store,
         recorder,
         work: Mutex::default(),
     });
-    let node_changes = nodes.subscribe();
-    let informer = nodes.spawn(stop.clone());
+    let node_changes = nodes.changes;
     let mut stopped = stop.clone();
     let ok = tokio::select! {
         _ = stopped.wait_for(|s| *s) => false,
@@ -87,7 +85,6 @@ pub async fn run(
             t.abort();
         }
     }
-    let _ = informer.await;
 }
 
 async fn route(
