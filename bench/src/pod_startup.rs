@@ -4,8 +4,20 @@
 //! cri` as its own process. `--pods` pods bound to the node are created at once; each one's
 //! latency runs from its create call to the watch event that shows it `Running`. The floor:
 //! the same number of RunPodSandbox + CreateContainer + StartContainer sequences issued at
-//! once straight to containerd. Then the kubelet's RSS with the pods running.
-//! Goals: p99 < 1 s, p99 ≤ 1.5× the floor's p99, RSS ≤ 25 MiB.
+//! once straight to containerd. Then the kubelet's memory with the pods running, read from
+//! `/proc/<pid>/status`, one row each:
+//! - `VmRSS`: every resident page of the process, the issue's measure (goal ≤ 25 MiB). It is
+//!   `RssAnon + RssFile + RssShmem`.
+//! - `RssAnon`: anonymous pages (heap, stacks, relocated tables), what the process itself
+//!   allocated. Upstream's node density test (`test/e2e_node/density_test.go`, 50 MiB at 10
+//!   pods) reads cAdvisor's RSS, which is the cgroup's `anon` counter, i.e. this number and not
+//!   file pages; its row carries the same 25 MiB goal, labelled as upstream's measure.
+//! - `RssFile`: pages of mapped files, almost all of them the `ferrokube` binary's code and
+//!   read-only data (every component is in that one binary). They are shared with any other
+//!   process running the binary and the kernel can drop and re-read them at any time.
+//!
+//! The thread count is in the JSON details.
+//! Goals: p99 < 1 s, p99 ≤ 1.5× the floor's p99, VmRSS ≤ 25 MiB (and RssAnon ≤ 25 MiB).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -23,7 +35,6 @@ use serde_json::json;
 
 use crate::failure_detection::{Stack, until};
 use crate::report::{Goal, Latency, Outcome, Row};
-use crate::server::rss_bytes;
 
 const NODE: &str = "bench-cri";
 
@@ -110,6 +121,43 @@ fn kubelet_pid(endpoint: &str) -> Option<u32> {
             let is_ours = args.contains(&&b"kubelet"[..]) && args.contains(&endpoint.as_bytes());
             is_ours.then_some(pid)
         })
+}
+
+/// A process's memory as `/proc/<pid>/status` reports it, in MiB, and its thread count.
+#[derive(Clone, Copy, Debug, Default, serde::Serialize)]
+struct Memory {
+    vm_rss_mib: f64,
+    rss_anon_mib: f64,
+    rss_file_mib: f64,
+    rss_shmem_mib: f64,
+    threads: u64,
+}
+
+impl Memory {
+    /// Reads `VmRSS`, `RssAnon`, `RssFile`, `RssShmem` and `Threads` of `pid`.
+    fn of(pid: u32) -> anyhow::Result<Memory> {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+        Ok(Memory::parse(&status))
+    }
+
+    /// The fields of a `/proc/<pid>/status` text (kB values become MiB).
+    fn parse(status: &str) -> Memory {
+        let field = |name: &str| -> u64 {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+                .and_then(|v| v.split_whitespace().next()?.parse().ok())
+                .unwrap_or(0)
+        };
+        let mib = |name: &str| field(name) as f64 / 1024.0;
+        Memory {
+            vm_rss_mib: mib("VmRSS"),
+            rss_anon_mib: mib("RssAnon"),
+            rss_file_mib: mib("RssFile"),
+            rss_shmem_mib: mib("RssShmem"),
+            threads: field("Threads"),
+        }
+    }
 }
 
 /// Runs the scenario.
@@ -203,7 +251,7 @@ pub async fn run(binary: &Path, args: &PodStartupArgs) -> anyhow::Result<Outcome
     // RSS with every pod running, after the status writes settle.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let pid = kubelet_pid(&endpoint).context("the kubelet's pid")?;
-    let rss = rss_bytes(pid)? as f64 / (1024.0 * 1024.0);
+    let memory = Memory::of(pid)?;
     let overhead = if floor_latency.p99_ms > 0.0 {
         latency.p99_ms / floor_latency.p99_ms
     } else {
@@ -250,8 +298,29 @@ pub async fn run(binary: &Path, args: &PodStartupArgs) -> anyhow::Result<Outcome
                 "ms",
             ),
             Row::new(s, "kubelet vs floor", "p99 ratio", overhead, "x").goal(Goal::AtMost(1.5)),
-            Row::new(s, "kubelet (cri)", "RSS with pods running", rss, "MiB")
-                .goal(Goal::AtMost(25.0)),
+            Row::new(
+                s,
+                "kubelet (cri)",
+                "VmRSS with pods running",
+                memory.vm_rss_mib,
+                "MiB",
+            )
+            .goal(Goal::AtMost(25.0)),
+            Row::new(
+                s,
+                "kubelet (cri)",
+                "RssAnon (upstream's measure: cgroup anon)",
+                memory.rss_anon_mib,
+                "MiB",
+            )
+            .goal(Goal::AtMost(25.0)),
+            Row::new(
+                s,
+                "kubelet (cri)",
+                "RssFile (binary's pages)",
+                memory.rss_file_mib,
+                "MiB",
+            ),
         ],
         details: json!({
             "args": args,
@@ -259,7 +328,25 @@ pub async fn run(binary: &Path, args: &PodStartupArgs) -> anyhow::Result<Outcome
             "build": if cfg!(debug_assertions) { "debug" } else { "release" },
             "kubelet": latency,
             "floor": floor_latency,
-            "kubelet_rss_mib": rss,
+            "kubelet_rss_mib": memory.vm_rss_mib,
+            "kubelet_memory": memory,
         }),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Memory;
+
+    #[test]
+    fn memory_is_read_from_proc_status_in_mib() {
+        let status = "Name:\tferrokube\nVmRSS:\t   30720 kB\nRssAnon:\t    8192 kB\n\
+                      RssFile:\t   22528 kB\nRssShmem:\t       0 kB\nThreads:\t34\n";
+        let m = Memory::parse(status);
+        assert_eq!(m.vm_rss_mib, 30.0);
+        assert_eq!(m.rss_anon_mib, 8.0);
+        assert_eq!(m.rss_file_mib, 22.0);
+        assert_eq!(m.rss_shmem_mib, 0.0);
+        assert_eq!(m.threads, 34);
+    }
 }

@@ -3,7 +3,8 @@
 //! the bench creates the pods with `spec.nodeName` set, `--pods-per-node` on every node, so
 //! the kubelet alone is measured). Once every pod is Running and Ready, for a steady
 //! `--duration` seconds: the kubelet process's CPU (utime + stime from `/proc/<pid>/stat`, as
-//! % of one core), its VmRSS at the end, the Lease writes it makes (Lease events on a watch of
+//! % of one core), its VmRSS at the end (and its growth over the VmRSS with the nodes
+//! registered and no pods, per pod), the Lease writes it makes (Lease events on a watch of
 //! `kube-node-lease`, per second: N nodes / 10 s expected) and every request it makes (the
 //! delta of the API server's `apiserver_request_total` over the minute, by verb and resource).
 
@@ -306,6 +307,7 @@ pub async fn run(binary: &Path, args: &SimScaleArgs) -> anyhow::Result<Outcome> 
     );
     let expected_leases = f64::from(args.nodes) / 10.0;
     let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+    let per_pod_kib = rss.saturating_sub(rss_empty) as f64 / 1024.0 / (want_pods.max(1) as f64);
     let rows = vec![
         Row::new("sim-scale", &subject, "pods created", created, "s"),
         Row::new(
@@ -336,6 +338,13 @@ pub async fn run(binary: &Path, args: &SimScaleArgs) -> anyhow::Result<Outcome> 
             mib(rss),
             "MiB",
         ),
+        Row::new(
+            "sim-scale",
+            &subject,
+            "kubelet VmRSS growth per pod",
+            per_pod_kib,
+            "KiB",
+        ),
         Row::new("sim-scale", &subject, "Lease writes", lease_rate, "/s")
             .goal(Goal::AtMost(expected_leases * 1.1)),
         Row::new(
@@ -364,6 +373,7 @@ pub async fn run(binary: &Path, args: &SimScaleArgs) -> anyhow::Result<Outcome> 
             "requests_per_second_by_verb_resource": by_kind,
             "kubelet_rss_mib_empty": mib(rss_empty),
             "kubelet_rss_mib": mib(rss),
+            "kubelet_rss_kib_per_pod": per_pod_kib,
             "lease_writes_per_second": lease_rate,
             "root_dir_files": volume_files,
         }),

@@ -569,8 +569,21 @@ async fn scheduler_in_process(kubeconfig: PathBuf) {
     }
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    // The kubelet runs on a runtime sized for a node agent (see ferrokube_kubelet::executor);
+    // the other components on tokio's defaults.
+    let runtime = match &cli.command {
+        Command::Kubelet(flags) => {
+            ferrokube_kubelet::executor::build(flags.sim_nodes.unwrap_or(1))?
+        }
+        Command::Agent(_) => ferrokube_kubelet::executor::build(1)?,
+        _ => tokio::runtime::Runtime::new()?,
+    };
+    runtime.block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -578,7 +591,6 @@ async fn main() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
     let in_process = matches!(cli.command, Command::Server(_));
     let node_runtime = match &cli.command {
         Command::Server(flags) => flags.container_runtime_endpoint.clone().or_else(|| {

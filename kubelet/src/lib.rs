@@ -9,11 +9,13 @@
 //!
 //! Layout: [`node`] (registration, Lease, node status), [`pod`] (the per-pod workers and the
 //! pod status as upstream generates it), [`runtime`], [`ipam`] (pod CIDRs and pod IPs),
-//! [`server`] (the HTTPS server on `--port` the API server proxies logs and exec to) and
-//! [`logs`] (the CRI log format).
+//! [`server`] (the HTTPS server on `--port` the API server proxies logs and exec to),
+//! [`logs`] (the CRI log format) and [`executor`] (the tokio runtime the `ferrokube kubelet`
+//! command runs on).
 
 #![warn(missing_docs)]
 
+pub mod executor;
 pub mod ipam;
 pub mod logs;
 pub mod node;

@@ -1,9 +1,9 @@
 //! The pods of one node: a watch on the pods bound to it (field selector `spec.nodeName`)
-//! feeds one [`worker`] per pod UID; [`status`] computes the status a worker writes and
-//! [`back_off`] the restart delays. What a worker prepares for each container: its
-//! environment ([`env`]), its volumes ([`volumes`]), its cgroup settings ([`resources`]), its
-//! probes ([`probes`], timing in [`probe_timing`]) and its postStart / preStop hooks
-//! ([`lifecycle_hooks`]).
+//! feeds one [`worker`] per pod UID, each holding the latest pod without its `managedFields`;
+//! [`status`] computes the status a worker writes and [`back_off`] the restart delays. What a
+//! worker prepares for each container: its environment ([`env`]), its volumes ([`volumes`]),
+//! its cgroup settings ([`resources`]), its probes ([`probes`], timing in [`probe_timing`])
+//! and its postStart / preStop hooks ([`lifecycle_hooks`]).
 
 pub mod back_off;
 pub mod env;
@@ -59,7 +59,10 @@ pub(crate) async fn run(ctx: Arc<NodeContext>, mut stop: watch::Receiver<bool>) 
                 };
                 match event {
                     watcher::Event::Init => relisted = Some(HashSet::new()),
-                    watcher::Event::InitApply(pod) | watcher::Event::Apply(pod) => {
+                    watcher::Event::InitApply(mut pod) | watcher::Event::Apply(mut pod) => {
+                        // Field ownership is the API server's business: the workers never
+                        // read it, and it is often the largest part of a pod object.
+                        pod.metadata.managed_fields = None;
                         let uid = pod.uid().unwrap_or_default();
                         if let Some(seen) = relisted.as_mut() {
                             seen.insert(uid.clone());

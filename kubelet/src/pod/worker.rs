@@ -120,7 +120,9 @@ impl PodWorker {
         }
     }
 
-    /// Runs until the pod is terminated and deleted, or gone from the API.
+    /// Runs until the pod is terminated and deleted, or gone from the API. A sync, a
+    /// termination and a tear-down are boxed while they run, so the task a pod keeps while
+    /// it waits for a change holds only the wait, not the largest of those futures.
     pub(crate) async fn run(mut self) {
         let pod = self.pods.borrow().clone();
         let span = match &pod {
@@ -134,11 +136,11 @@ impl PodWorker {
                 let pod = self.pods.borrow_and_update().clone();
                 let next = match pod {
                     None => {
-                        self.tear_down().await;
+                        Box::pin(self.tear_down()).await;
                         Next::Done
                     }
                     Some(pod) if pod.metadata.deletion_timestamp.is_some() => {
-                        match self.terminate(&pod).await {
+                        match Box::pin(self.terminate(&pod)).await {
                             Ok(()) => Next::Done,
                             Err(e) => {
                                 warn!(error = %e, "terminating pod failed; retrying");
@@ -146,7 +148,7 @@ impl PodWorker {
                             }
                         }
                     }
-                    Some(pod) => match self.sync(&pod).await {
+                    Some(pod) => match Box::pin(self.sync(&pod)).await {
                         Ok(wake) => Next::Wait(wake),
                         Err(e) => {
                             warn!(error = %e, "syncing pod failed; retrying");
@@ -158,7 +160,7 @@ impl PodWorker {
                     return;
                 };
                 if !self.wait(wake).await {
-                    self.tear_down().await;
+                    Box::pin(self.tear_down()).await;
                     return;
                 }
             }

@@ -40,6 +40,12 @@ use crate::logs::{self, LogStream};
 /// The simulated runtime's version, reported as `sim://0.1`.
 pub const SIM_VERSION: &str = "0.1";
 
+/// Runtime events a simulated node buffers for its pod workers. The buffer is allocated up
+/// front and every node of a process has one, so it is sized for a burst of one node's pods
+/// starting together (about four events each); a worker that falls further behind gets
+/// `Lagged` and syncs its pod once, which is what the events would have caused anyway.
+const EVENT_BUFFER: usize = 256;
+
 /// How simulated containers behave in time.
 #[derive(Clone, Copy, Debug)]
 pub struct SimConfig {
@@ -108,7 +114,7 @@ pub struct SimRuntime {
 impl SimRuntime {
     /// A runtime whose pods get IPs from `pod_cidr` (host-network pods get `node_ip`).
     pub fn new(config: SimConfig, node_ip: Ipv4Addr, pod_cidr: Cidr) -> Self {
-        let (events, _) = broadcast::channel(1024);
+        let (events, _) = broadcast::channel(EVENT_BUFFER);
         SimRuntime {
             config,
             node_ip,

@@ -22,13 +22,18 @@ def main():
     sock = forward.socket(port)
     sock.setblocking(True)
     sock.settimeout(20)
-    sock.sendall(b"GET / HTTP/1.0\r\nHost: pod\r\n\r\n")
     answer = b""
-    while True:
-        chunk = sock.recv(65536)
-        if not chunk:
-            break
-        answer += chunk
+    try:
+        sock.sendall(b"GET / HTTP/1.0\r\nHost: pod\r\n\r\n")
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    except (BrokenPipeError, ConnectionResetError):
+        # A port nothing listens on: the client closes its end as soon as the error channel
+        # speaks, which can be before the request is sent.
+        pass
     # The error channel's message may arrive just after the data channel ends.
     deadline = time.monotonic() + 5
     while forward.error(port) is None and forward.connected and time.monotonic() < deadline:
