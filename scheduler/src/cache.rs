@@ -13,7 +13,7 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::{Container, Node, Pod, Volume};
 
 use crate::framework::{NodeInfo, PodInfo, pod_key};
-use crate::snapshot::Snapshot;
+use crate::snapshot::{Snapshot, node_image_names};
 
 /// The annotation `kubectl apply` writes, a copy of the whole object.
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
@@ -86,6 +86,12 @@ pub struct Cache {
     /// Which node each known pod is on.
     pod_nodes: HashMap<String, String>,
     assumed: HashSet<String>,
+    /// The nodes changed since the last [`Cache::update_snapshot`].
+    dirty: HashSet<String>,
+    /// How many nodes list each image name.
+    image_num_nodes: HashMap<String, usize>,
+    /// Whether `image_num_nodes` changed since the last [`Cache::update_snapshot`].
+    images_changed: bool,
 }
 
 fn node_name(pod: &Pod) -> Option<&str> {
@@ -97,19 +103,47 @@ fn node_name(pod: &Pod) -> Option<&str> {
 
 impl Cache {
     fn node_mut(&mut self, name: &str) -> &mut NodeInfo {
+        if !self.dirty.contains(name) {
+            self.dirty.insert(name.to_string());
+        }
         Arc::make_mut(self.nodes.entry(name.to_string()).or_default())
+    }
+
+    /// Counts (`by` = 1) or uncounts (-1) the images `node` lists.
+    fn count_images(&mut self, node: Option<&Node>, by: isize) {
+        for name in node.map(node_image_names).unwrap_or_default() {
+            let n = self.image_num_nodes.entry(name.to_string()).or_default();
+            *n = n.saturating_add_signed(by);
+            if *n == 0 {
+                self.image_num_nodes.remove(name);
+            }
+            self.images_changed = true;
+        }
+    }
+
+    /// The Node object the cache holds under `name`.
+    fn node_object(&self, name: &str) -> Option<Arc<Node>> {
+        self.nodes.get(name).and_then(|n| n.node.clone())
     }
 
     /// A node appeared or changed.
     pub fn add_or_update_node(&mut self, node: Arc<Node>) {
         let name = node.metadata.name.clone().unwrap_or_default();
+        let old = self.node_object(&name);
+        if old.as_deref().map(node_image_names) != Some(node_image_names(&node)) {
+            self.count_images(old.as_deref(), -1);
+            self.count_images(Some(&node), 1);
+        }
         self.node_mut(&name).set_node(node);
     }
 
     /// A node is gone; pods still naming it keep an entry without a Node.
     pub fn remove_node(&mut self, name: &str) {
+        let old = self.node_object(name);
+        self.count_images(old.as_deref(), -1);
         let empty = match self.nodes.get_mut(name) {
             Some(info) => {
+                self.dirty.insert(name.to_string());
                 let info = Arc::make_mut(info);
                 info.node = None;
                 info.pods.is_empty()
@@ -125,6 +159,7 @@ impl Cache {
         if let Some(node) = self.pod_nodes.remove(key) {
             let now_empty = match self.nodes.get_mut(&node) {
                 Some(info) => {
+                    self.dirty.insert(node.clone());
                     let info = Arc::make_mut(info);
                     info.remove_pod(key);
                     info.node.is_none() && info.pods.is_empty()
@@ -182,14 +217,41 @@ impl Cache {
 
     /// The nodes as they are now, for one scheduling cycle.
     pub fn snapshot(&self) -> Snapshot {
-        Snapshot {
-            nodes: self
-                .nodes
-                .values()
-                .filter(|n| n.node.is_some())
-                .cloned()
-                .collect(),
+        let mut s = Snapshot::default();
+        s.replace_all(self.present_nodes());
+        s.image_num_nodes = Arc::new(self.image_num_nodes.clone());
+        s
+    }
+
+    fn present_nodes(&self) -> Vec<Arc<NodeInfo>> {
+        self.nodes
+            .values()
+            .filter(|n| n.node.is_some())
+            .cloned()
+            .collect()
+    }
+
+    /// Brings `snapshot` (the last one this cache updated, or an empty one) up to date,
+    /// replacing only the nodes that changed since then (upstream's `UpdateSnapshot`).
+    pub fn update_snapshot(&mut self, snapshot: &mut Snapshot) {
+        if self.images_changed || snapshot.nodes.is_empty() {
+            snapshot.image_num_nodes = Arc::new(self.image_num_nodes.clone());
+            self.images_changed = false;
         }
+        let dirty = std::mem::take(&mut self.dirty);
+        // Many changes (the first cycle, a burst of new nodes): one pass over every node.
+        if snapshot.nodes.is_empty() || dirty.len() * 16 > snapshot.nodes.len().max(1024) {
+            snapshot.replace_all(self.present_nodes());
+            return;
+        }
+        let changed = dirty
+            .into_iter()
+            .map(|name| {
+                let now = self.nodes.get(&name).filter(|n| n.node.is_some()).cloned();
+                (name, now)
+            })
+            .collect();
+        snapshot.apply_changes(changed);
     }
 }
 
@@ -286,6 +348,62 @@ mod tests {
             requests,
             "requests are unchanged"
         );
+    }
+
+    #[test]
+    fn an_updated_snapshot_sees_every_change_and_shares_the_unchanged_nodes() {
+        let mut c = Cache::default();
+        for n in ["a", "b", "c"] {
+            c.add_or_update_node(Arc::new(node(n, &[("cpu", "4")])));
+        }
+        let mut snap = Snapshot::default();
+        c.update_snapshot(&mut snap);
+        let before = snap.clone();
+        c.add_or_update_pod(bound("p", "b", "1"));
+        c.remove_node("c");
+        c.add_or_update_node(Arc::new(node("d", &[("cpu", "4")])));
+        c.update_snapshot(&mut snap);
+        let names: Vec<_> = snap.nodes.iter().map(|n| n.name()).collect();
+        assert_eq!(names, ["a", "b", "d"]);
+        assert_eq!(snap.get("b").unwrap().requested.milli_cpu, 1000);
+        assert!(Arc::ptr_eq(&snap.nodes[0], &before.nodes[0]), "a is shared");
+        assert_eq!(
+            before.get("b").unwrap().requested.milli_cpu,
+            0,
+            "the earlier snapshot is unchanged"
+        );
+        let fresh = c.snapshot();
+        assert!(
+            fresh
+                .nodes
+                .iter()
+                .zip(&snap.nodes)
+                .all(|(a, b)| Arc::ptr_eq(a, b))
+        );
+    }
+
+    #[test]
+    fn a_snapshot_counts_the_nodes_that_have_each_image() {
+        use k8s_openapi::api::core::v1::{ContainerImage, NodeStatus};
+        let with_image = |name: &str, image: &str| {
+            let mut n = node(name, &[("cpu", "4")]);
+            n.status.get_or_insert_with(NodeStatus::default).images = Some(vec![ContainerImage {
+                names: Some(vec![image.into()]),
+                size_bytes: Some(1),
+            }]);
+            Arc::new(n)
+        };
+        let mut c = Cache::default();
+        let mut snap = Snapshot::default();
+        c.add_or_update_node(with_image("a", "busybox:latest"));
+        c.add_or_update_node(with_image("b", "busybox:latest"));
+        c.update_snapshot(&mut snap);
+        assert_eq!(snap.image_num_nodes.get("busybox:latest"), Some(&2));
+        c.add_or_update_node(with_image("b", "nginx:latest"));
+        c.remove_node("a");
+        c.update_snapshot(&mut snap);
+        assert_eq!(snap.image_num_nodes.get("busybox:latest"), None);
+        assert_eq!(snap.image_num_nodes.get("nginx:latest"), Some(&1));
     }
 
     #[test]

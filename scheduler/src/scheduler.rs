@@ -20,12 +20,15 @@ use crate::events::{self, REASON_SCHEDULER_ERROR, REASON_UNSCHEDULABLE};
 use crate::framework::{CycleState, Framework, pod_key};
 use crate::metrics::{Metrics, PLUGIN_METRICS_SAMPLE_PERCENT};
 use crate::queue::{QueuedPodInfo, SchedulingQueue};
+use crate::snapshot::{self, Snapshot};
 
 /// One profile's scheduler: its framework, queue and cache.
 pub struct Scheduler {
     framework: Arc<Framework>,
     queue: Arc<SchedulingQueue>,
     cache: Mutex<Cache>,
+    /// The snapshot of the last cycle, brought up to date by the cache before the next.
+    snapshot: Mutex<Arc<Snapshot>>,
     client: kube::Client,
     recorder: Recorder,
     metrics: Metrics,
@@ -68,6 +71,7 @@ impl Scheduler {
             }))),
             framework,
             cache: Mutex::default(),
+            snapshot: Mutex::default(),
             client,
             recorder,
             metrics,
@@ -76,6 +80,14 @@ impl Scheduler {
 
     fn cache(&self) -> std::sync::MutexGuard<'_, Cache> {
         self.cache.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The snapshot for the next cycle: the last one with the nodes changed since replaced.
+    fn update_snapshot(&self) -> Arc<Snapshot> {
+        let mut kept = self.snapshot.lock().unwrap_or_else(|e| e.into_inner());
+        // Unshared unless an earlier cycle's state still holds it (then this copies it once).
+        self.cache().update_snapshot(Arc::make_mut(&mut kept));
+        kept.clone()
     }
 
     /// The queue (for metrics and tests).
@@ -226,10 +238,12 @@ impl Scheduler {
             return;
         }
         let start = Instant::now();
-        let snapshot = self.cache().snapshot();
+        let snapshot = self.update_snapshot();
         let mut state = CycleState::default();
         state.sample_plugin_metrics = rand::random_range(0..100) < PLUGIN_METRICS_SAMPLE_PERCENT;
+        snapshot::remember(&mut state, snapshot.clone());
         let result = self.framework.schedule(&mut state, &pod, &snapshot.nodes);
+        snapshot::forget(&mut state);
         drop(snapshot);
         let host = match result {
             Ok(r) => r.suggested_host,

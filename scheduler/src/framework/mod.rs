@@ -130,6 +130,13 @@ impl CycleState {
         }
     }
 
+    /// Drops the value stored under a key.
+    pub fn remove(&mut self, key: &'static str) {
+        if let Some(i) = self.position(key) {
+            self.data.swap_remove(i);
+        }
+    }
+
     /// Reads the value stored under a key.
     pub fn read<T: Any + Send + Sync>(&self, key: &'static str) -> Option<&T> {
         self.data[self.position(key)?].1.downcast_ref()

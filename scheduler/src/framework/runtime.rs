@@ -84,6 +84,16 @@ impl Nominator {
     }
 }
 
+/// Whether two pods have the same namespace and name (what [`pod_key`] compares, without
+/// building the keys).
+fn same_pod(a: &Pod, b: &Pod) -> bool {
+    fn ns(p: &Pod) -> &str {
+        p.metadata.namespace.as_deref().unwrap_or("default")
+    }
+    a.metadata.name.as_deref().unwrap_or_default() == b.metadata.name.as_deref().unwrap_or_default()
+        && ns(a) == ns(b)
+}
+
 /// The nominations one cycle sees, stored in the [`CycleState`].
 const NOMINATED_KEY: &str = "NominatedPods";
 
@@ -310,11 +320,10 @@ impl Framework {
         let Some(nominated) = nominated else {
             return self.run_filter(state, pod, node);
         };
-        let me = pod_key(pod);
         let mine = pod_priority(pod);
         let mut with = None::<NodeInfo>;
         for p in nominated {
-            if pod_priority(&p.pod) >= mine && p.key() != me {
+            if pod_priority(&p.pod) >= mine && !same_pod(&p.pod, pod) {
                 with.get_or_insert_with(|| node.clone()).add_pod(p.clone());
             }
         }
@@ -343,10 +352,9 @@ impl Framework {
         let nominations = self.nominator.snapshot();
         if !nominations.is_empty() {
             state.write(NOMINATED_KEY, nominations.clone());
-            let me = pod_key(pod);
             let nominated_node = nominations
                 .iter()
-                .find(|(_, pods)| pods.iter().any(|p| p.key() == me))
+                .find(|(_, pods)| pods.iter().any(|p| same_pod(&p.pod, pod)))
                 .map(|(n, _)| n.as_str());
             if let Some(node) = nominated_node.and_then(|n| nodes.iter().find(|i| i.name() == n))
                 && self
@@ -361,6 +369,19 @@ impl Framework {
             return (Vec::new(), NodeToStatus::new());
         }
         let n = nodes.len();
+        // Where the nominated nodes are in `nodes`, so the others are filtered without
+        // looking their names up.
+        let mut nominated_at: Vec<usize> = nominations
+            .keys()
+            .filter_map(|name| {
+                match nodes.binary_search_by(|i| i.name().cmp(name.as_str())) {
+                    Ok(i) => Some(i),
+                    // Not in name order (nodes given by a test): look at each.
+                    Err(_) => nodes.iter().position(|i| i.name() == name.as_str()),
+                }
+            })
+            .collect();
+        nominated_at.sort_unstable();
         let want = num_feasible_nodes_to_find(self.percentage_of_nodes_to_score, n);
         let start = self.next_start_node_index.load(Ordering::Relaxed) % n;
         let workers = self.parallelism.min(n.div_ceil(FILTER_CHUNK)).max(1);
@@ -370,8 +391,13 @@ impl Framework {
             let lo = chunk * FILTER_CHUNK;
             (lo..(lo + FILTER_CHUNK).min(n))
                 .map(|i| {
-                    let node = &nodes[(start + i) % n];
-                    let s = self.run_filter_with_nominated(state, pod, node);
+                    let at = (start + i) % n;
+                    let node = &nodes[at];
+                    let s = if nominated_at.binary_search(&at).is_ok() {
+                        self.run_filter_with_nominated(state, pod, node)
+                    } else {
+                        self.run_filter(state, pod, node)
+                    };
                     if s.is_success() {
                         Ok(node.clone())
                     } else {
@@ -518,21 +544,19 @@ impl Framework {
         pod: &Pod,
         nodes: &[Arc<NodeInfo>],
     ) -> Result<Vec<NodeScore>, Status> {
-        let mut totals: Vec<NodeScore> = nodes
+        // One list of names for every plugin (each plugin's scores go in and are normalised
+        // there), so node names are copied once per cycle; the weighted sums beside it.
+        let mut scores: Vec<NodeScore> = nodes
             .iter()
             .map(|n| NodeScore {
                 name: n.name().to_string(),
                 score: 0,
             })
             .collect();
-        // One scratch list for every plugin, so node names are copied once per cycle.
-        let mut scores: Vec<NodeScore> = Vec::new();
+        let mut totals = vec![0i64; nodes.len()];
         for (p, weight) in &self.score {
             if state.skip_score.contains(&p.name()) {
                 continue;
-            }
-            if scores.is_empty() {
-                scores = totals.clone();
             }
             let timer = self.plugin_timer(state);
             for (n, slot) in nodes.iter().zip(scores.iter_mut()) {
@@ -550,10 +574,13 @@ impl Framework {
                 return Err(s.with_plugin(p.name()));
             }
             for (total, s) in totals.iter_mut().zip(&scores) {
-                total.score += s.score * weight;
+                *total += s.score * weight;
             }
         }
-        Ok(totals)
+        for (s, total) in scores.iter_mut().zip(totals) {
+            s.score = total;
+        }
+        Ok(scores)
     }
 
     /// The highest-scoring node, ties broken at random (reservoir sampling, as upstream).
@@ -810,6 +837,35 @@ mod tests {
         ] {
             assert!(text.contains(series), "{series} in\n{text}");
         }
+    }
+
+    #[test]
+    fn a_node_holding_room_for_a_nominated_pod_is_left_to_it_by_lower_priority_pods() {
+        let fw = framework();
+        let with_priority = |name: &str, cpu: &str, priority: i32| {
+            let mut p = pod(name, &[&[("cpu", cpu), ("memory", "1Gi")]]);
+            p.spec.as_mut().unwrap().priority = Some(priority);
+            p
+        };
+        let nodes = nodes(&[("a", "2"), ("b", "2"), ("c", "2")]);
+        fw.nominator
+            .add(Arc::new(with_priority("preemptor", "1500m", 10)), "b");
+        for _ in 0..10 {
+            let low = with_priority("low", "1", 0);
+            let result = fw
+                .schedule(&mut CycleState::default(), &low, &nodes)
+                .unwrap();
+            assert_ne!(result.suggested_host, "b");
+            assert_eq!(result.feasible_nodes, 2);
+        }
+        let high = with_priority("high", "1", 20);
+        let result = fw
+            .schedule(&mut CycleState::default(), &high, &nodes)
+            .unwrap();
+        assert_eq!(
+            result.feasible_nodes, 3,
+            "a lower-priority nomination does not count"
+        );
     }
 
     #[test]

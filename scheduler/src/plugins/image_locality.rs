@@ -11,7 +11,8 @@ use crate::framework::{
     Code, CycleState, Handle, MAX_NODE_SCORE, NodeInfo, Plugin, PluginSet, PreFilterPlugin,
     PreScorePlugin, ScorePlugin, Status,
 };
-use crate::plugins::inter_pod_affinity::{all_nodes, remember_all_nodes};
+use crate::plugins::inter_pod_affinity::remember_all_nodes;
+use crate::snapshot;
 
 /// The plugin's name.
 pub const NAME: &str = "ImageLocality";
@@ -106,23 +107,21 @@ impl PreFilterPlugin for ImageLocality {
 impl PreScorePlugin for ImageLocality {
     fn pre_score(&self, state: &mut CycleState, pod: &Pod, nodes: &[Arc<NodeInfo>]) -> Status {
         let images = pod_images(pod);
-        let all = all_nodes(state, nodes);
-        let mut num_nodes: HashMap<String, usize> = HashMap::new();
-        for info in all {
-            let Some(node) = info.node.as_deref() else {
-                continue;
-            };
-            for (name, _) in image_sizes(node) {
-                if images.contains(name) {
-                    *num_nodes.entry(name.clone()).or_default() += 1;
-                }
-            }
-        }
+        // The snapshot counts the nodes of every image (upstream's `ImageStateSummary`), so
+        // this does not look at each node.
+        remember_all_nodes(state, nodes);
+        let Some(snapshot) = snapshot::of_cycle(state) else {
+            return Status::new(Code::Skip, Vec::<String>::new());
+        };
+        let num_nodes: HashMap<String, usize> = images
+            .iter()
+            .filter_map(|i| Some((i.clone(), *snapshot.image_num_nodes.get(i)?)))
+            .collect();
         if num_nodes.is_empty() {
             // No node has any of the images: every node would score 0.
             return Status::new(Code::Skip, Vec::<String>::new());
         }
-        let total_nodes = all.len();
+        let total_nodes = snapshot.num_nodes();
         state.write(
             PRE_SCORE_STATE_KEY,
             PreScoreState {

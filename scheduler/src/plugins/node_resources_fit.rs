@@ -224,16 +224,29 @@ pub fn insufficient_resources(requests: &Resource, node: &NodeInfo) -> Vec<Strin
     if node.pods.len() as i64 + 1 > node.allocatable.allowed_pod_number {
         reasons.push("Too many pods".to_string());
     }
-    let free = |name: &str| node.allocatable.get(name) - node.requested.get(name);
-    for (name, want) in [
-        ("cpu", requests.milli_cpu),
-        ("memory", requests.memory),
-        ("ephemeral-storage", requests.ephemeral_storage),
+    let (have, used) = (&node.allocatable, &node.requested);
+    for (reason, want, free) in [
+        (
+            "Insufficient cpu",
+            requests.milli_cpu,
+            have.milli_cpu - used.milli_cpu,
+        ),
+        (
+            "Insufficient memory",
+            requests.memory,
+            have.memory - used.memory,
+        ),
+        (
+            "Insufficient ephemeral-storage",
+            requests.ephemeral_storage,
+            have.ephemeral_storage - used.ephemeral_storage,
+        ),
     ] {
-        if want > 0 && want > free(name) {
-            reasons.push(format!("Insufficient {name}"));
+        if want > 0 && want > free {
+            reasons.push(reason.to_string());
         }
     }
+    let free = |name: &str| have.get(name) - used.get(name);
     for (name, want) in &requests.scalar {
         if *want > 0 && *want > free(name) {
             reasons.push(format!("Insufficient {name}"));

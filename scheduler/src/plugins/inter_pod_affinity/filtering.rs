@@ -10,7 +10,10 @@ use k8s_openapi::api::core::v1::{Node, Pod};
 use tracing::debug;
 
 use super::terms::{AffinityTerm, PodTerms, namespace_labels, pod_matches_all_terms};
-use super::{InterPodAffinity, remember_all_nodes, snapshot_node_if_changed};
+use super::{
+    InterPodAffinity, nodes_with_required_anti_affinity, remember_all_nodes,
+    snapshot_node_if_changed,
+};
 use crate::framework::{Code, CycleState, FilterPlugin, NodeInfo, PreFilterPlugin, Status};
 
 /// The pod's required affinity is not satisfied on the node.
@@ -59,6 +62,23 @@ fn add(counts: &mut TopologyCounts, node: &Node, key: &str, by: i64) {
 impl InterPodAffinity {
     /// Computes the PreFilter state for `pod` over every node.
     pub fn compute_pre_filter_state(&self, pod: &Pod, nodes: &[Arc<NodeInfo>]) -> PreFilterState {
+        let with_anti_affinity: Vec<_> = nodes
+            .iter()
+            .filter(|n| n.pods_with_required_anti_affinity > 0)
+            .cloned()
+            .collect();
+        self.pre_filter_state(pod, nodes, &with_anti_affinity)
+    }
+
+    /// The PreFilter state over `nodes`, of which `with_anti_affinity` hold pods with
+    /// required anti-affinity: when the incoming pod has no required terms of its own only
+    /// those can reject it (upstream's `HavePodsWithRequiredAntiAffinityList`).
+    fn pre_filter_state(
+        &self,
+        pod: &Pod,
+        nodes: &[Arc<NodeInfo>],
+        with_anti_affinity: &[Arc<NodeInfo>],
+    ) -> PreFilterState {
         let terms = PodTerms::of(pod);
         let mut s = PreFilterState {
             affinity: terms.required_affinity,
@@ -70,7 +90,8 @@ impl InterPodAffinity {
         }
         s.matches_own_affinity = pod_matches_all_terms(&s.affinity, pod);
         s.namespace_labels = namespace_labels(&self.listers, super::terms::pod_namespace(pod));
-        for info in nodes {
+        let incoming = !s.affinity.is_empty() || !s.anti_affinity.is_empty();
+        for info in if incoming { nodes } else { with_anti_affinity } {
             s.count_node(pod, info, 1);
         }
         s.affinity_counts.retain(|_, n| *n != 0);
@@ -144,7 +165,8 @@ impl PreFilterState {
 impl PreFilterPlugin for InterPodAffinity {
     fn pre_filter(&self, state: &mut CycleState, pod: &Pod, nodes: &[Arc<NodeInfo>]) -> Status {
         remember_all_nodes(state, nodes);
-        let s = self.compute_pre_filter_state(pod, nodes);
+        let with_anti_affinity = nodes_with_required_anti_affinity(state, nodes);
+        let s = self.pre_filter_state(pod, nodes, &with_anti_affinity);
         if s.existing_anti_affinity_counts.is_empty()
             && s.affinity.is_empty()
             && s.anti_affinity.is_empty()

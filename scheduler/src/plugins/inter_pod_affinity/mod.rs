@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use crate::framework::{CycleState, Handle, NodeInfo, Plugin, PluginSet};
 use crate::listers::Listers;
+use crate::snapshot;
 
 /// The plugin's name.
 pub const NAME: &str = "InterPodAffinity";
@@ -51,27 +52,11 @@ impl Plugin for InterPodAffinity {
     }
 }
 
-const ALL_NODES_KEY: &str = "AllNodes";
-
-/// Every node of the cycle's snapshot, kept by the PreFilter of the plugins that need the
-/// whole cluster again at PreScore (which only sees the feasible nodes).
-/// Every node info changed after it was taken has a generation at or above `next_generation`.
-struct AllNodes {
-    nodes: Vec<Arc<NodeInfo>>,
-    next_generation: u64,
-}
-
-/// Keeps the snapshot's nodes in the cycle state (once per cycle).
+/// Keeps a snapshot of `nodes` in the cycle state for the plugins that need the whole
+/// cluster again at PreScore (which only sees the feasible nodes), unless the scheduler
+/// already put its snapshot there.
 pub(crate) fn remember_all_nodes(state: &mut CycleState, nodes: &[Arc<NodeInfo>]) {
-    if state.read::<AllNodes>(ALL_NODES_KEY).is_none() {
-        state.write(
-            ALL_NODES_KEY,
-            AllNodes {
-                nodes: nodes.to_vec(),
-                next_generation: crate::framework::next_node_generation(),
-            },
-        );
-    }
+    snapshot::remember_nodes(state, nodes);
 }
 
 /// The snapshot's version of `node` when `node` is not that very object (a copy with pods
@@ -81,17 +66,13 @@ pub(crate) fn snapshot_node_if_changed(
     state: &CycleState,
     node: &NodeInfo,
 ) -> Option<Arc<NodeInfo>> {
-    let all = state.read::<AllNodes>(ALL_NODES_KEY)?;
+    let all = snapshot::of_cycle(state)?;
     // Not changed since the snapshot was taken: the snapshot's own node (or an unchanged
     // copy of it).
     if node.generation != 0 && node.generation < all.next_generation {
         return None;
     }
-    let name = node.name();
-    let found = match all.nodes.binary_search_by(|n| n.name().cmp(name)) {
-        Ok(i) => all.nodes[i].clone(),
-        Err(_) => all.nodes.iter().find(|n| n.name() == name)?.clone(),
-    };
+    let found = all.get(node.name())?.clone();
     (!std::ptr::eq(&*found, node)).then_some(found)
 }
 
@@ -100,10 +81,43 @@ pub(crate) fn all_nodes<'a>(
     state: &'a CycleState,
     fallback: &'a [Arc<NodeInfo>],
 ) -> &'a [Arc<NodeInfo>] {
-    state
-        .read::<AllNodes>(ALL_NODES_KEY)
-        .map(|a| a.nodes.as_slice())
+    snapshot::of_cycle(state)
+        .map(|s| s.nodes.as_slice())
         .unwrap_or(fallback)
+}
+
+/// The nodes holding pods with pod affinity or anti-affinity: the snapshot's list, else
+/// those of `fallback`.
+pub(crate) fn nodes_with_affinity<'a>(
+    state: &'a CycleState,
+    fallback: &'a [Arc<NodeInfo>],
+) -> std::borrow::Cow<'a, [Arc<NodeInfo>]> {
+    match snapshot::of_cycle(state) {
+        Some(s) => s.have_pods_with_affinity.as_slice().into(),
+        None => fallback
+            .iter()
+            .filter(|n| n.pods_with_affinity > 0)
+            .cloned()
+            .collect::<Vec<_>>()
+            .into(),
+    }
+}
+
+/// The nodes holding pods with required pod anti-affinity: the snapshot's list, else those
+/// of `fallback`.
+pub(crate) fn nodes_with_required_anti_affinity<'a>(
+    state: &'a CycleState,
+    fallback: &'a [Arc<NodeInfo>],
+) -> std::borrow::Cow<'a, [Arc<NodeInfo>]> {
+    match snapshot::of_cycle(state) {
+        Some(s) => s.have_pods_with_required_anti_affinity.as_slice().into(),
+        None => fallback
+            .iter()
+            .filter(|n| n.pods_with_required_anti_affinity > 0)
+            .cloned()
+            .collect::<Vec<_>>()
+            .into(),
+    }
 }
 
 #[cfg(test)]

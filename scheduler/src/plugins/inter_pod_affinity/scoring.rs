@@ -10,7 +10,7 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::{Node, Pod};
 
 use super::terms::{AffinityTerm, PodTerms, WeightedAffinityTerm, namespace_labels, pod_namespace};
-use super::{InterPodAffinity, all_nodes};
+use super::{InterPodAffinity, all_nodes, nodes_with_affinity};
 use crate::framework::{
     Code, CycleState, MAX_NODE_SCORE, NodeInfo, NodeScore, PreScorePlugin, ScorePlugin, Status,
 };
@@ -66,6 +66,23 @@ fn add_terms(
 impl InterPodAffinity {
     /// The per-domain scores for `pod` over every node (upstream's PreScore).
     pub fn compute_topology_score(&self, pod: &Pod, nodes: &[Arc<NodeInfo>]) -> TopologyScore {
+        let with_affinity: Vec<_> = nodes
+            .iter()
+            .filter(|n| n.pods_with_affinity > 0)
+            .cloned()
+            .collect();
+        self.topology_score(pod, nodes, &with_affinity)
+    }
+
+    /// The per-domain scores over `nodes`, of which `with_affinity` hold pods with affinity:
+    /// unless the incoming pod has preferred terms only those count (upstream's
+    /// `HavePodsWithAffinityList`).
+    fn topology_score(
+        &self,
+        pod: &Pod,
+        nodes: &[Arc<NodeInfo>],
+        with_affinity: &[Arc<NodeInfo>],
+    ) -> TopologyScore {
         let mut incoming = PodTerms::of(pod);
         let has_constraints =
             !incoming.preferred_affinity.is_empty() || !incoming.preferred_anti_affinity.is_empty();
@@ -78,7 +95,11 @@ impl InterPodAffinity {
         }
         let ns_labels = namespace_labels(&self.listers, pod_namespace(pod));
         let mut scores = TopologyScore::new();
-        for info in nodes {
+        for info in if has_constraints {
+            nodes
+        } else {
+            with_affinity
+        } {
             // Unless the pod has preferred terms, only pods with affinity of their own count.
             if !has_constraints && info.pods_with_affinity == 0 {
                 continue;
@@ -172,7 +193,8 @@ impl PreScorePlugin for InterPodAffinity {
         if nodes.is_empty() {
             return Status::new(Code::Skip, Vec::<String>::new());
         }
-        let topology_score = self.compute_topology_score(pod, all_nodes(state, nodes));
+        let with_affinity = nodes_with_affinity(state, nodes);
+        let topology_score = self.topology_score(pod, all_nodes(state, nodes), &with_affinity);
         if topology_score.is_empty() {
             return Status::new(Code::Skip, Vec::<String>::new());
         }

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
 use k8s_openapi::api::core::v1::Pod;
 
@@ -58,8 +58,10 @@ pub struct Tally {
     pub counts: Vec<Arc<DomainCounts>>,
     /// Per constraint: eligible nodes per domain.
     nodes: Vec<HashMap<String, usize>>,
-    /// Per snapshot position: the node generation counted there and its part.
-    seen: Vec<(u64, NodePart)>,
+    /// Per snapshot position: the node info counted there (weakly held, so an unchanged
+    /// snapshot entry is recognised by its address without reading it), its generation and
+    /// its part.
+    seen: Vec<(Weak<NodeInfo>, u64, NodePart)>,
 }
 
 impl Tally {
@@ -104,22 +106,33 @@ impl Tally {
     /// the one counted at their position.
     pub fn update(&mut self, constraints: &[Constraint], pod: &Pod, nodes: &[Arc<NodeInfo>]) {
         for (i, info) in nodes.iter().enumerate() {
+            // The same allocation is the same node info: a weak pointer keeps its address
+            // from being reused, and a changed node info is a new allocation.
+            if self
+                .seen
+                .get(i)
+                .is_some_and(|(w, _, _)| std::ptr::eq(w.as_ptr(), Arc::as_ptr(info)))
+            {
+                continue;
+            }
             let generation = info.generation;
-            if generation != 0 && self.seen.get(i).is_some_and(|(g, _)| *g == generation) {
+            if generation != 0 && self.seen.get(i).is_some_and(|(_, g, _)| *g == generation) {
+                self.seen[i].0 = Arc::downgrade(info);
                 continue;
             }
             let part = node_part(constraints, pod, info);
             self.apply(&part, 1);
+            let entry = (Arc::downgrade(info), generation, part);
             if i < self.seen.len() {
-                let (_, old) = std::mem::replace(&mut self.seen[i], (generation, part));
+                let (_, _, old) = std::mem::replace(&mut self.seen[i], entry);
                 self.apply(&old, -1);
             } else {
-                self.seen.push((generation, part));
+                self.seen.push(entry);
             }
         }
         if self.seen.len() > nodes.len() {
             let gone: Vec<_> = self.seen.drain(nodes.len()..).collect();
-            for (_, old) in gone {
+            for (_, _, old) in gone {
                 self.apply(&old, -1);
             }
         }
