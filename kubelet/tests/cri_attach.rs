@@ -11,7 +11,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use common::{cri_node_with_server, get_pod, until};
+use common::{cri_node_with_server, get_pod, until, until_running};
 use ferrokube_kubelet::runtime::cri::CriRuntime;
 use ferrokube_tests::Cluster;
 use ferrokube_tests::containerd::Containerd;
@@ -42,18 +42,6 @@ fn busybox_pod(node: &str, name: &str, script: &str, container: serde_json::Valu
         },
     })
     .to_string()
-}
-
-async fn until_running(client: &kube::Client, name: &str) -> Result<()> {
-    until(
-        &format!("pod {name} to be Running"),
-        START_TIMEOUT,
-        || async {
-            let p = get_pod(client, name).await.ok()?;
-            (p.status?.phase.as_deref() == Some("Running")).then_some(())
-        },
-    )
-    .await
 }
 
 /// Kills a kubectl session when dropped.
@@ -124,8 +112,8 @@ async fn kubectl_attach_shows_output_and_passes_input_to_a_container() -> Result
         &["apply", "-f", "-"],
         &busybox_pod(NODE, "echo", "cat; echo cat is done", echo),
     )?;
-    until_running(&client, "counter").await?;
-    until_running(&client, "echo").await?;
+    until_running(&client, "counter", START_TIMEOUT).await?;
+    until_running(&client, "echo", START_TIMEOUT).await?;
 
     // kubectl attach follows what the container's process prints from now on.
     let mut attach = Session(
@@ -194,7 +182,7 @@ async fn kubectl_exec_tty_sizes_and_kubectl_cp_both_ways_work() -> Result<()> {
         &["apply", "-f", "-"],
         &busybox_pod(NODE, "box", "exec sleep 3600", json!({})),
     )?;
-    until_running(&client, "box").await?;
+    until_running(&client, "box", START_TIMEOUT).await?;
 
     // kubectl cp to the pod runs `tar -xmf -` there, which reads its input to the end: the
     // end of stdin must reach it for the copy to finish.

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use common::{cri_node_with_server, get_pod, until};
+use common::{cri_busybox_pod, cri_node_with_server, until, until_running};
 use ferrokube_kubelet::runtime::cri::CriRuntime;
 use ferrokube_tests::Cluster;
 use ferrokube_tests::containerd::Containerd;
@@ -33,18 +33,7 @@ const PAGE: &str = "hello through port-forward";
 fn web_pod(name: &str) -> String {
     let script =
         format!("mkdir -p /www && echo '{PAGE}' > /www/index.html && exec httpd -f -p 80 -h /www");
-    serde_json::json!({
-        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
-        "spec": {
-            "nodeName": NODE,
-            "terminationGracePeriodSeconds": 1,
-            "containers": [{
-                "name": "main", "image": "busybox", "imagePullPolicy": "IfNotPresent",
-                "command": ["sh", "-c", script],
-            }],
-        },
-    })
-    .to_string()
+    cri_busybox_pod(name, NODE, &script)
 }
 
 /// A running `kubectl port-forward`, its output collected as it comes.
@@ -153,18 +142,6 @@ async fn http_get(port: u16) -> Result<String> {
     }
 }
 
-async fn until_running(client: &kube::Client, name: &str) -> Result<()> {
-    until(
-        &format!("pod {name} to be Running"),
-        START_TIMEOUT,
-        || async {
-            let p = get_pod(client, name).await.ok()?;
-            (p.status?.phase.as_deref() == Some("Running")).then_some(())
-        },
-    )
-    .await
-}
-
 /// `tests/python/port_forward.py`: one HTTP request to `port` of `pod` through the Python
 /// client's port-forward; its output (the answer, then the error channel after `--- error`).
 fn python_port_forward(cluster: &Cluster, pod: &str, port: u16) -> Result<String> {
@@ -192,7 +169,7 @@ async fn kubectl_port_forward_reaches_a_containerd_pods_port() -> Result<()> {
     let client = cluster.client().await?;
     let node = cri_node_with_server(&cluster, &containerd, NODE).await?;
     cluster.kubectl_stdin(&["apply", "-f", "-"], &web_pod("web"))?;
-    until_running(&client, "web").await?;
+    until_running(&client, "web", START_TIMEOUT).await?;
 
     let mut forward = PortForward::start(&cluster, &["pod/web", ":80"])?;
     let web = forward.local_port(80).await?;

@@ -10,7 +10,7 @@ mod common;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use common::{cri_node_with_server, get_pod, until};
+use common::{cri_busybox_pod, cri_node_with_server, until, until_running};
 use ferrokube_kubelet::runtime::cri::CriRuntime;
 use ferrokube_tests::Cluster;
 use ferrokube_tests::containerd::Containerd;
@@ -21,33 +21,6 @@ const NODE: &str = "cri-stream-node";
 
 /// Generous: containers start in well under a second, but the machine is shared.
 const START_TIMEOUT: Duration = Duration::from_secs(40);
-
-fn busybox_pod(name: &str, script: &str) -> String {
-    serde_json::json!({
-        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
-        "spec": {
-            "nodeName": NODE,
-            "terminationGracePeriodSeconds": 1,
-            "containers": [{
-                "name": "main", "image": "busybox", "imagePullPolicy": "IfNotPresent",
-                "command": ["sh", "-c", script],
-            }],
-        },
-    })
-    .to_string()
-}
-
-async fn until_running(client: &kube::Client, name: &str) -> Result<()> {
-    until(
-        &format!("pod {name} to be Running"),
-        START_TIMEOUT,
-        || async {
-            let p = get_pod(client, name).await.ok()?;
-            (p.status?.phase.as_deref() == Some("Running")).then_some(())
-        },
-    )
-    .await
-}
 
 /// Waits until `kubectl describe pod NAME` shows every one of `lines`.
 async fn until_described_with(cluster: &Cluster, name: &str, lines: &[&str]) -> Result<String> {
@@ -72,13 +45,17 @@ async fn kubectl_logs_exec_and_describe_work_for_a_containerd_pod() -> Result<()
 
     cluster.kubectl_stdin(
         &["apply", "-f", "-"],
-        &busybox_pod("talker", "echo hello from containerd; exec sleep 3600"),
+        &cri_busybox_pod(
+            "talker",
+            NODE,
+            "echo hello from containerd; exec sleep 3600",
+        ),
     )?;
-    let never = busybox_pod("never", "sleep 3600")
+    let never = cri_busybox_pod("never", NODE, "sleep 3600")
         .replace("IfNotPresent", "Never")
         .replace(r#""busybox""#, r#""nosuch:2""#);
     cluster.kubectl_stdin(&["apply", "-f", "-"], &never)?;
-    until_running(&client, "talker").await?;
+    until_running(&client, "talker", START_TIMEOUT).await?;
 
     // The log file is written by containerd, read by the kubelet, proxied by the API server.
     let logs = until("kubectl logs to show the echo", START_TIMEOUT, || async {

@@ -81,6 +81,32 @@ pub async fn until_pod_shows(
     .await
 }
 
+/// A busybox pod bound to `node` running the shell `script`, with the image used as present
+/// (`IfNotPresent`) and a 1 s grace period, as the containerd tests run them.
+pub fn cri_busybox_pod(name: &str, node: &str, script: &str) -> String {
+    serde_json::json!({
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+        "spec": {
+            "nodeName": node,
+            "terminationGracePeriodSeconds": 1,
+            "containers": [{
+                "name": "main", "image": "busybox", "imagePullPolicy": "IfNotPresent",
+                "command": ["sh", "-c", script],
+            }],
+        },
+    })
+    .to_string()
+}
+
+/// Waits until the pod's phase is Running.
+pub async fn until_running(client: &kube::Client, name: &str, timeout: Duration) -> Result<()> {
+    until(&format!("pod {name} to be Running"), timeout, || async {
+        let p = get_pod(client, name).await.ok()?;
+        (p.status?.phase.as_deref() == Some("Running")).then_some(())
+    })
+    .await
+}
+
 /// The pod as the API returns it.
 pub async fn get_pod(client: &kube::Client, name: &str) -> Result<Pod> {
     Ok(Api::<Pod>::namespaced(client.clone(), "default")
