@@ -26,7 +26,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crate::client::{self, Connector, Protocol};
 use crate::fixtures::{self, NAMESPACE, pods_path};
 use crate::report::{Goal, Outcome, Row};
-use crate::server::{ApiServer, rss_bytes};
+use crate::server::{ApiServer, clock_ticks_per_second, cpu_ticks, rss_bytes};
 
 /// The upstream shapes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -429,6 +429,7 @@ pub async fn run(binary: &Path, args: &SchedulerPerfArgs) -> anyhow::Result<Outc
     };
     let churn_counter = preempting.then(|| connector.clone());
     let base = counted(port, churn_counter.as_ref()).await?;
+    let cpu_before = (cpu_ticks(server.pid())?, cpu_ticks(pid)?);
     let creating = {
         let connector = connector.clone();
         let clients = args.clients;
@@ -454,7 +455,14 @@ pub async fn run(binary: &Path, args: &SchedulerPerfArgs) -> anyhow::Result<Outc
     .await
     .context("scheduling the measured pods")?;
     creating.await??;
+    let cpu_after = (cpu_ticks(server.pid())?, cpu_ticks(pid)?);
     let rss = rss_bytes(pid)?;
+    // CPU seconds each process spent per 1,000 measured pods: less noisy than the rate on a
+    // shared machine, and it says which side of the bind path to work on.
+    let per_thousand =
+        |ticks: u64| ticks as f64 / clock_ticks_per_second() / measured as f64 * 1000.0;
+    let apiserver_cpu = per_thousand(cpu_after.0 - cpu_before.0);
+    let scheduler_cpu = per_thousand(cpu_after.1 - cpu_before.1);
     // Every preemptor must end up bound once its victims are gone.
     let mut preemption = json!(null);
     if let (Some(stop), Some(churn)) = (stop_churn, churn) {
@@ -497,6 +505,20 @@ pub async fn run(binary: &Path, args: &SchedulerPerfArgs) -> anyhow::Result<Outc
         Row::new(
             "scheduler-perf",
             name,
+            "API server CPU per 1,000 pods",
+            apiserver_cpu,
+            "s",
+        ),
+        Row::new(
+            "scheduler-perf",
+            name,
+            "scheduler CPU per 1,000 pods",
+            scheduler_cpu,
+            "s",
+        ),
+        Row::new(
+            "scheduler-perf",
+            name,
             "scheduler RSS",
             rss as f64 / 1048576.0,
             "MiB",
@@ -510,6 +532,7 @@ pub async fn run(binary: &Path, args: &SchedulerPerfArgs) -> anyhow::Result<Outc
             "upstream_threshold": threshold, "average_pods_per_s": average,
             "overall_pods_per_s": overall, "samples": samples,
             "measured_seconds": took.as_secs_f64(), "scheduler_rss_bytes": rss,
+            "apiserver_cpu_s_per_1000_pods": apiserver_cpu, "scheduler_cpu_s_per_1000_pods": scheduler_cpu,
             "preemption": preemption, "args": args,
         }),
     })

@@ -80,32 +80,6 @@ fn kubeconfig(api: &ApiServer, dir: &Path) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
-/// utime + stime of a process, in clock ticks.
-fn cpu_ticks(pid: u32) -> anyhow::Result<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    // The command name may hold spaces: fields are counted after its closing parenthesis.
-    let rest = stat
-        .rsplit_once(')')
-        .map(|(_, r)| r)
-        .context("malformed stat")?;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // rest starts at field 3 (state); utime and stime are fields 14 and 15.
-    let utime: u64 = fields.get(11).context("no utime")?.parse()?;
-    let stime: u64 = fields.get(12).context("no stime")?.parse()?;
-    Ok(utime + stime)
-}
-
-/// Clock ticks per second (`getconf CLK_TCK`, 100 on Linux).
-fn clock_ticks_per_second() -> f64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(100.0)
-}
-
 /// `apiserver_request_total` by `verb resource`, summed over response codes.
 async fn request_totals(client: &Client) -> anyhow::Result<BTreeMap<String, f64>> {
     let request = http::Request::get("/metrics").body(Vec::new())?;
@@ -265,13 +239,13 @@ pub async fn run(binary: &Path, args: &SimScaleArgs) -> anyhow::Result<Outcome> 
     };
     // The watch must be established before counting starts.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let ticks_per_second = clock_ticks_per_second();
+    let ticks_per_second = crate::server::clock_ticks_per_second();
     let requests_before = request_totals(&client).await?;
     let writes_before = lease_writes.load(Ordering::Relaxed);
-    let ticks_before = cpu_ticks(pid)?;
+    let ticks_before = crate::server::cpu_ticks(pid)?;
     let window = Instant::now();
     tokio::time::sleep(Duration::from_secs(args.duration)).await;
-    let ticks_after = cpu_ticks(pid)?;
+    let ticks_after = crate::server::cpu_ticks(pid)?;
     let writes_after = lease_writes.load(Ordering::Relaxed);
     let seconds = window.elapsed().as_secs_f64();
     let requests_after = request_totals(&client).await?;
