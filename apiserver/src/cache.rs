@@ -224,11 +224,18 @@ impl WatchCache {
         Some((r, cached_object(r, &mut value, revision)))
     }
 
-    /// Prepares the cached form of an object this server is about to store as `stored`
-    /// under `key`; the store's event for that write then costs a copy, not a decode.
-    pub fn expect_write(&self, r: &ResourceType, key: &str, stored: &Bytes, obj: &mut Value) {
-        let Some(pending) = PendingWrite::new(r, stored, obj) else {
+    /// Prepares the cached form of an object this server is about to store as
+    /// `encoded.stored` under `key`; the store's event for that write then costs a copy, not a
+    /// decode. `obj` is the object encoded (without its resourceVersion).
+    pub fn expect_write(&self, r: &ResourceType, key: &str, encoded: &EncodedWrite, obj: &Value) {
+        let Some((before, after)) = &encoded.around_revision else {
             return;
+        };
+        let pending = PendingWrite {
+            stored: encoded.stored.clone(),
+            before: before.clone(),
+            after: after.clone(),
+            object: object_facts(r, obj),
         };
         let mut map = self.pending.lock().expect("cache lock");
         if map.len() > 10_000 {
@@ -465,53 +472,160 @@ pub fn event_line(ty: &str, object_json: &[u8]) -> Bytes {
     Bytes::from(out)
 }
 
+/// An object encoded once for a write: the bytes the store keeps (without
+/// `metadata.resourceVersion`, since the store's revision is it) and the object's JSON around
+/// the resourceVersion the store will assign, for the cache, watch events and the response.
+#[derive(Debug)]
+pub struct EncodedWrite {
+    /// The bytes given to the store.
+    pub stored: Bytes,
+    /// The JSON up to the resourceVersion's value, and after it (None if it could not be
+    /// located, then the cache decodes the store's event instead).
+    around_revision: Option<(Bytes, Bytes)>,
+}
+
+/// A resourceVersion no real one can equal, to find where the real one goes.
+const PLACEHOLDER: &str = "\u{1}ferrokube-resource-version\u{1}";
+/// [`PLACEHOLDER`] as a JSON string.
+const PLACEHOLDER_JSON: &[u8] = b"\"\\u0001ferrokube-resource-version\\u0001\"";
+/// The key the placeholder is the value of.
+const RESOURCE_VERSION_KEY: &[u8] = b"\"resourceVersion\":";
+
+impl EncodedWrite {
+    /// Serializes `obj` once, with a placeholder resourceVersion cut out of the stored bytes;
+    /// `obj` is left without `metadata.resourceVersion`.
+    pub fn encode(obj: &mut Value) -> Result<Self, serde_json::Error> {
+        crate::objects::meta_mut(obj)
+            .insert("resourceVersion".into(), Value::String(PLACEHOLDER.into()));
+        let json = serde_json::to_vec(obj);
+        crate::objects::meta_mut(obj).remove("resourceVersion");
+        let json = json?;
+        let Some(span) = resource_version_span(&json) else {
+            // Not found (cannot happen for a map): encode the stored form on its own.
+            let mut stored = serde_json::to_vec(obj)?;
+            stored.shrink_to_fit();
+            return Ok(EncodedWrite {
+                stored: Bytes::from(stored),
+                around_revision: None,
+            });
+        };
+        let (value_start, value_end) = (span.value_start, span.value_end);
+        // The stored form: the whole `"resourceVersion":"..."` entry and one comma cut out.
+        let (cut_start, cut_end) = if json[span.key_start - 1] == b',' {
+            (span.key_start - 1, value_end)
+        } else if json.get(value_end) == Some(&b',') {
+            (span.key_start, value_end + 1)
+        } else {
+            (span.key_start, value_end)
+        };
+        let mut stored = Vec::with_capacity(json.len() - (cut_end - cut_start));
+        stored.extend_from_slice(&json[..cut_start]);
+        stored.extend_from_slice(&json[cut_end..]);
+        let json = Bytes::from(json);
+        Ok(EncodedWrite {
+            stored: Bytes::from(stored),
+            around_revision: Some((json.slice(..value_start), json.slice(value_end..))),
+        })
+    }
+
+    /// The object's JSON with `revision` as its resourceVersion, if it was located.
+    pub fn json_at(&self, revision: Revision) -> Option<Vec<u8>> {
+        let (before, after) = self.around_revision.as_ref()?;
+        Some(with_revision(before, after, revision))
+    }
+}
+
+/// Where the placeholder resourceVersion entry sits in an encoded object.
+struct ResourceVersionSpan {
+    key_start: usize,
+    value_start: usize,
+    value_end: usize,
+}
+
+/// Finds the placeholder entry: its value is the only `\u0001ferrokube...` escape there.
+fn resource_version_span(json: &[u8]) -> Option<ResourceVersionSpan> {
+    let mut from = 0;
+    while let Some(offset) = json[from..].iter().position(|b| *b == b'\\') {
+        let at = from + offset;
+        from = at + 1;
+        let Some(value_start) = at.checked_sub(1) else {
+            continue;
+        };
+        if !json[value_start..].starts_with(PLACEHOLDER_JSON) {
+            continue;
+        }
+        let key_start = value_start.checked_sub(RESOURCE_VERSION_KEY.len())?;
+        if key_start == 0 || &json[key_start..value_start] != RESOURCE_VERSION_KEY {
+            return None;
+        }
+        return Some(ResourceVersionSpan {
+            key_start,
+            value_start,
+            value_end: value_start + PLACEHOLDER_JSON.len(),
+        });
+    }
+    None
+}
+
+/// The JSON of an object from the parts around its resourceVersion value.
+fn with_revision(before: &[u8], after: &[u8], revision: Revision) -> Vec<u8> {
+    let rv = revision.to_string();
+    // The exact size, so a cache keeping it has no slack.
+    let mut json = Vec::with_capacity(before.len() + after.len() + rv.len() + 2);
+    json.extend_from_slice(before);
+    json.push(b'"');
+    json.extend_from_slice(rv.as_bytes());
+    json.push(b'"');
+    json.extend_from_slice(after);
+    json
+}
+
 /// The cached form of an object being written, complete but for its resourceVersion.
 struct PendingWrite {
     /// The bytes given to the store (to recognise the write's event).
     stored: Bytes,
     /// The cached JSON up to the resourceVersion's value, and after it.
-    before: Vec<u8>,
-    after: Vec<u8>,
+    before: Bytes,
+    after: Bytes,
     object: CachedObject,
 }
 
-/// A resourceVersion no real one can equal, to find where the real one goes.
-const PLACEHOLDER: &str = "\u{1}ferrokube-resource-version\u{1}";
-
 impl PendingWrite {
-    fn new(r: &ResourceType, stored: &Bytes, obj: &mut Value) -> Option<Self> {
-        let object = object_facts(r, obj);
-        crate::objects::meta_mut(obj)
-            .insert("resourceVersion".into(), Value::String(PLACEHOLDER.into()));
-        let json = serde_json::to_vec(obj).ok();
-        crate::objects::meta_mut(obj).remove("resourceVersion");
-        let mut json = json?;
-        json.shrink_to_fit();
-        let needle = serde_json::to_vec(&Value::String(PLACEHOLDER.into())).ok()?;
-        let at = json
-            .windows(needle.len())
-            .position(|w| w == needle.as_slice())?;
-        Some(PendingWrite {
-            stored: stored.clone(),
-            before: json[..at].to_vec(),
-            after: json[at + needle.len()..].to_vec(),
-            object,
-        })
-    }
-
     fn complete(self, revision: Revision) -> CachedObject {
-        let rv = revision.to_string();
-        let mut json = Vec::with_capacity(self.before.len() + self.after.len() + rv.len() + 2);
-        // The exact size, so the cache keeps no slack.
-        json.extend_from_slice(&self.before);
-        json.push(b'"');
-        json.extend_from_slice(rv.as_bytes());
-        json.push(b'"');
-        json.extend_from_slice(&self.after);
         CachedObject {
             revision,
-            json: Bytes::from(json),
+            json: Bytes::from(with_revision(&self.before, &self.after, revision)),
             ..self.object
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn an_encoded_write_matches_serializing_the_object_with_and_without_its_revision() {
+        assert_eq!(
+            serde_json::to_vec(&Value::String(PLACEHOLDER.into())).unwrap(),
+            PLACEHOLDER_JSON
+        );
+        for mut obj in [
+            json!({"kind": "Pod", "metadata": {"name": "a", "namespace": "n", "uid": "u"}, "spec": {"x": "\u{1}"}}),
+            json!({"metadata": {"name": "a"}}),
+            json!({"metadata": {"uid": "u"}, "involvedObject": {"resourceVersion": "7"}}),
+            json!({"metadata": {}, "data": {"a": "\\u0001"}}),
+            json!({"apiVersion": "v1"}),
+        ] {
+            let encoded = EncodedWrite::encode(&mut obj).unwrap();
+            assert_eq!(encoded.stored, serde_json::to_vec(&obj).unwrap());
+            let mut with_rv = obj.clone();
+            with_rv["metadata"]["resourceVersion"] = json!("42");
+            assert_eq!(
+                encoded.json_at(42).unwrap(),
+                serde_json::to_vec(&with_rv).unwrap()
+            );
         }
     }
 }

@@ -367,9 +367,20 @@ impl Apiserver {
                     return Err(ApiError::method_not_allowed(r.group_resource()));
                 }
                 let (obj, warnings) = self.decode_body(r, &content_type, &body, query)?;
-                let created = self.objects.create(r, &namespace, obj, &write_opts).await?;
+                let (created, json) = self
+                    .objects
+                    .create_encoded(r, &namespace, obj, &write_opts)
+                    .await?;
                 self.after_create(r, &created, &write_opts).await;
-                Ok(render_object(r, output, 201, &created, &warnings))
+                match json {
+                    // The JSON the store and the watch cache got is the response's.
+                    Some(json) if output == Output::Json => {
+                        let mut resp = json_response(201, json);
+                        add_warnings(&mut resp, &warnings);
+                        Ok(resp)
+                    }
+                    _ => Ok(render_object(r, output, 201, &created, &warnings)),
+                }
             }
             (Method::POST, Some(name), Some("binding")) => {
                 self.bind(r, &namespace, &name, &body).await
@@ -835,15 +846,15 @@ impl Apiserver {
                 vec![crate::strategy::required("target.name")],
             ));
         }
-        let (old, rv) = self.objects.current(r, namespace, name).await?;
-        if old.pointer("/metadata/deletionTimestamp").is_some() {
+        let (mut pod, rv) = self.objects.current(r, namespace, name).await?;
+        if pod.pointer("/metadata/deletionTimestamp").is_some() {
             return Err(ApiError::conflict_because(
                 r.group_resource(),
                 name,
                 "pod is being deleted, cannot be assigned to a host",
             ));
         }
-        if let Some(existing) = old
+        if let Some(existing) = pod
             .pointer("/spec/nodeName")
             .and_then(Value::as_str)
             .filter(|s| !s.is_empty())
@@ -854,26 +865,19 @@ impl Apiserver {
                 &format!("pod {name} is already assigned to node \"{existing}\""),
             ));
         }
-        let mut new = old.clone();
-        new["spec"]["nodeName"] = json!(node);
-        let conditions = new["status"]
-            .as_object_mut()
-            .map(|s| s.entry("conditions").or_insert(json!([])).clone());
-        let mut conds: Vec<Value> = conditions
-            .and_then(|c| c.as_array().cloned())
-            .unwrap_or_default();
-        conds.retain(|c| c.get("type").and_then(Value::as_str) != Some("PodScheduled"));
-        conds.push(json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": jiff::Timestamp::now().round(jiff::Unit::Second).map(|t| t.to_string()).unwrap_or_default()}));
-        new["status"]["conditions"] = Value::Array(conds);
-        let opts = WriteOptions {
-            field_manager: "kube-scheduler".into(),
-            subresource: Some("binding".into()),
-            ..Default::default()
-        };
+        pod["spec"]["nodeName"] = json!(node);
+        let scheduled = json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": jiff::Timestamp::now().round(jiff::Unit::Second).map(|t| t.to_string()).unwrap_or_default()});
+        // The PodScheduled condition replaces any earlier one, in place in the pod read.
+        match pod["status"]["conditions"].as_array_mut() {
+            Some(conditions) => {
+                conditions
+                    .retain(|c| c.get("type").and_then(Value::as_str) != Some("PodScheduled"));
+                conditions.push(scheduled);
+            }
+            None => pod["status"]["conditions"] = json!([scheduled]),
+        }
         // Binding writes spec.nodeName and status together, bypassing the spec-immutability rules.
-        self.objects
-            .bind(r, namespace, name, new, rv, &opts)
-            .await?;
+        self.objects.bind(r, namespace, name, pod, rv).await?;
         Ok(json_response(201, serde_json::to_vec(&json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201})).unwrap_or_default()))
     }
 

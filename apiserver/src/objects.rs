@@ -11,7 +11,7 @@ use serde_json::{Map, Value, json};
 use tracing::debug;
 
 use crate::allocator::Allocator;
-use crate::cache::WatchCache;
+use crate::cache::{EncodedWrite, WatchCache};
 use crate::registry::{Registry, ResourceType};
 use crate::status::{ApiError, StatusCause};
 use crate::strategy::{self, pod};
@@ -83,15 +83,10 @@ fn random_suffix(n: usize) -> String {
         .collect()
 }
 
-/// Serializes an object for the store: without resourceVersion (the store's revision is it).
-fn to_store_bytes(obj: &mut Value) -> Result<Bytes, ApiError> {
-    if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
-        m.remove("resourceVersion");
-    }
-    // Shrunk to fit: the store's index may keep this buffer as the key's latest value.
-    let mut bytes = serde_json::to_vec(obj).map_err(ApiError::internal)?;
-    bytes.shrink_to_fit();
-    Ok(Bytes::from(bytes))
+/// Serializes an object once for the store (without resourceVersion: the store's revision
+/// is it), the watch cache and the response.
+fn encode_write(obj: &mut Value) -> Result<EncodedWrite, ApiError> {
+    EncodedWrite::encode(obj).map_err(ApiError::internal)
 }
 
 impl Objects {
@@ -105,15 +100,15 @@ impl Objects {
         obj: &mut Value,
         rv: i64,
     ) -> Result<(), ApiError> {
-        let bytes = to_store_bytes(obj)?;
-        self.cache.expect_write(r, key, &bytes, obj);
-        match self.backend.update(key, bytes.clone(), rv).await {
+        let encoded = encode_write(obj)?;
+        self.cache.expect_write(r, key, &encoded, obj);
+        match self.backend.update(key, encoded.stored.clone(), rv).await {
             Ok(kv) => {
                 set_rv(obj, kv.mod_revision);
                 Ok(())
             }
             Err(e) => {
-                self.cache.forget_write(key, &bytes);
+                self.cache.forget_write(key, &encoded.stored);
                 Err(storage_error(r, name, e))
             }
         }
@@ -197,9 +192,21 @@ impl Objects {
         &self,
         r: &ResourceType,
         namespace: &str,
-        mut obj: Value,
+        obj: Value,
         opts: &WriteOptions,
     ) -> Result<Value, ApiError> {
+        Ok(self.create_encoded(r, namespace, obj, opts).await?.0)
+    }
+
+    /// Creates an object as [`Objects::create`] does; also returns the created object's JSON
+    /// as stored (None for a dry run), encoded once for the store, the cache and the response.
+    pub async fn create_encoded(
+        &self,
+        r: &ResourceType,
+        namespace: &str,
+        mut obj: Value,
+        opts: &WriteOptions,
+    ) -> Result<(Value, Option<Bytes>), ApiError> {
         {
             let meta = meta_mut(&mut obj);
             if r.namespaced {
@@ -270,19 +277,20 @@ impl Objects {
             self.allocator.allocate(&mut obj, None, opts.dry_run)?;
         }
         if opts.dry_run {
-            return Ok(obj);
+            return Ok((obj, None));
         }
         let key = r.key(namespace, &name);
-        let bytes = to_store_bytes(&mut obj)?;
-        self.cache.expect_write(r, &key, &bytes, &mut obj);
-        match self.backend.create(&key, bytes.clone()).await {
+        let encoded = encode_write(&mut obj)?;
+        self.cache.expect_write(r, &key, &encoded, &obj);
+        match self.backend.create(&key, encoded.stored.clone()).await {
             Ok(kv) => {
                 set_rv(&mut obj, kv.mod_revision);
                 debug!(%key, revision = kv.mod_revision, "created");
-                Ok(obj)
+                let json = encoded.json_at(kv.mod_revision).map(Bytes::from);
+                Ok((obj, json))
             }
             Err(e) => {
-                self.cache.forget_write(&key, &bytes);
+                self.cache.forget_write(&key, &encoded.stored);
                 if r.plural == "services" && r.group.is_empty() {
                     self.allocator.release(&obj);
                 }
@@ -728,6 +736,9 @@ impl DeleteOptions {
 impl Objects {
     /// Stores a binding: `new` (with `spec.nodeName` and the PodScheduled condition set) replaces
     /// the pod read at `rv`, without the pod-spec immutability checks.
+    ///
+    /// As upstream's `BindingREST`, which writes the pod through the storage directly, a
+    /// binding records no `managedFields` entry: the pod's entries stay as they were.
     pub async fn bind(
         &self,
         r: &ResourceType,
@@ -735,10 +746,7 @@ impl Objects {
         name: &str,
         mut new: Value,
         rv: i64,
-        opts: &WriteOptions,
     ) -> Result<Value, ApiError> {
-        let old = new.clone();
-        record_managed_fields(&self.schemas, r, &mut new, Some(&old), opts);
         let key = r.key(namespace, name);
         self.store_update(r, &key, name, &mut new, rv).await?;
         Ok(new)

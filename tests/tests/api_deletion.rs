@@ -237,13 +237,19 @@ async fn binding_sets_the_node_once_and_a_second_binding_conflicts() -> Result<(
     let c = Cluster::start()?;
     let client = c.client().await?;
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
-    pods.create(&PostParams::default(), &typed(pod("bindme")))
+    let created = pods
+        .create(&PostParams::default(), &typed(pod("bindme")))
         .await?;
     let r = bind(&client, "bindme", "node-a").await?;
     assert_eq!(r.status, 201, "{}", r.text());
     assert_eq!(r.json()["status"], "Success");
 
     let p = pods.get("bindme").await?;
+    // As upstream, a binding writes the pod without recording a field manager.
+    assert_eq!(
+        p.metadata.managed_fields, created.metadata.managed_fields,
+        "a binding leaves managedFields as they were"
+    );
     assert_eq!(
         p.spec.as_ref().and_then(|s| s.node_name.as_deref()),
         Some("node-a")

@@ -335,20 +335,13 @@ impl<'a> FieldManager<'a> {
     ) -> Result<Comparison, ApplyError> {
         // `new` is compared without its bookkeeping fields, taken out and put back rather
         // than copying the whole object.
+        // `old` keeps its own: `managedFields` (an atomic list) and `resourceVersion` are
+        // leaves whose paths the filter strips, so comparing them changes nothing but costs a
+        // copy of the object less.
         let saved = take_bookkeeping(new);
-        let old = if creating {
-            None
-        } else {
-            Some(without_bookkeeping(old))
-        };
         let empty = Value::Object(Default::default());
-        let result = walk::compare(
-            &self.typer,
-            old.as_ref().unwrap_or(&empty),
-            new,
-            self.root,
-            creating,
-        );
+        let old = if creating { &empty } else { old };
+        let result = walk::compare(&self.typer, old, new, self.root, creating);
         restore(new, saved);
         Ok(result?.map(|set| self.filter(set)))
     }
@@ -383,33 +376,38 @@ impl<'a> FieldManager<'a> {
             _ => decode(old.and_then(metadata).and_then(|m| m.get("managedFields")))?,
         };
         let empty = json!({});
-        let comparison = self.compare(old.unwrap_or(&empty), new, old.is_none())?;
-        let changed = comparison.modified.union(&comparison.added);
-        let mine = ManagedFieldsEntry {
+        let Comparison {
+            added,
+            modified,
+            removed,
+        } = self.compare(old.unwrap_or(&empty), new, old.is_none())?;
+        let changed = if modified.is_empty() {
+            added
+        } else {
+            modified.union(&added)
+        };
+        let mut mine = ManagedFieldsEntry {
             manager: manager.to_string(),
             operation: Operation::Update,
             api_version: self.api_version.clone(),
             time: Some(now.to_string()),
             subresource: self.subresource.clone(),
-            fields: changed.clone(),
+            fields: FieldSet::new(),
         };
         let id = mine.identifier();
         let mut previous = None;
         for entry in &mut entries {
-            entry.fields = entry
-                .fields
-                .difference(&changed)
-                .difference(&comparison.removed);
+            entry.fields = entry.fields.difference(&changed).difference(&removed);
             if entry.identifier() == id {
                 previous = Some(entry.fields.clone());
             }
         }
         if !changed.is_empty() {
             entries.retain(|e| e.identifier() != id);
-            let mut mine = mine;
-            if let Some(previous) = previous {
-                mine.fields = mine.fields.union(&previous);
-            }
+            mine.fields = match previous {
+                Some(previous) => changed.union(&previous),
+                None => changed,
+            };
             entries.push(mine);
         }
         set_managed_fields(new, &entries);

@@ -30,10 +30,20 @@ impl FieldSet {
     pub fn insert(&mut self, path: &[PathElement]) {
         match path {
             [] => {}
+            // Elements are cloned only when new at their level.
             [last] => {
-                self.members.insert(last.clone());
+                if !self.members.contains(last) {
+                    self.members.insert(last.clone());
+                }
             }
-            [first, rest @ ..] => self.children.entry(first.clone()).or_default().insert(rest),
+            [first, rest @ ..] => match self.children.get_mut(first) {
+                Some(child) => child.insert(rest),
+                None => {
+                    let mut child = FieldSet::new();
+                    child.insert(rest);
+                    self.children.insert(first.clone(), child);
+                }
+            },
         }
     }
 
@@ -180,9 +190,11 @@ impl FieldSet {
         if include_self {
             out.insert(".".into(), Value::Object(Map::new()));
         }
-        for element in self.elements() {
-            let value = match self.children.get(&element) {
-                Some(child) if !child.is_empty() => child.encode(self.members.contains(&element)),
+        let elements: BTreeSet<&PathElement> =
+            self.members.iter().chain(self.children.keys()).collect();
+        for element in elements {
+            let value = match self.children.get(element) {
+                Some(child) if !child.is_empty() => child.encode(self.members.contains(element)),
                 _ => Value::Object(Map::new()),
             };
             out.insert(element.to_fields_v1_key(), value);
