@@ -145,7 +145,7 @@ impl Cache {
             Some(info) => {
                 self.dirty.insert(name.to_string());
                 let info = Arc::make_mut(info);
-                info.node = None;
+                info.clear_node();
                 info.pods.is_empty()
             }
             None => false,

@@ -171,6 +171,23 @@ impl Metrics {
             .observe(took.as_secs_f64());
     }
 
+    /// The `scheduler_plugin_execution_duration_seconds` series of one plugin, extension
+    /// point and status, to observe many calls without looking the series up for each.
+    pub fn plugin_series(
+        &self,
+        plugin: &'static str,
+        extension_point: &'static str,
+        status: &'static str,
+    ) -> Histogram {
+        self.plugin
+            .get_or_create(&PluginLabels {
+                plugin,
+                extension_point,
+                status,
+            })
+            .clone()
+    }
+
     /// Records a scheduled pod's end-to-end latency and how many attempts it took.
     pub fn pod_scheduled(&self, attempts: u32, since_first_queued: Duration) {
         let attempts = if attempts >= 16 {

@@ -186,7 +186,12 @@ fn scaled(q: &str, extra_exp: i32) -> Option<i64> {
     if int.is_empty() && frac.is_empty() {
         return None;
     }
-    let digits: i128 = format!("{int}{frac}").parse().ok()?;
+    // The digits of both parts as one integer (without building a string per quantity).
+    let digits = int.bytes().chain(frac.bytes()).try_fold(0i128, |n, b| {
+        b.is_ascii_digit()
+            .then(|| n.checked_mul(10)?.checked_add(i128::from(b - b'0')))
+            .flatten()
+    })?;
     let (mut binary, mut exp10): (u32, i32) = (0, -(frac.len() as i32));
     match suffix {
         "" => {}

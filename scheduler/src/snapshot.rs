@@ -15,6 +15,7 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::Node;
 
 use crate::framework::{CycleState, NodeInfo, next_node_generation};
+use crate::plugins::inter_pod_affinity::index::AffinityIndex;
 
 /// Where a cycle's snapshot is kept in its [`CycleState`].
 const SNAPSHOT_KEY: &str = "Snapshot";
@@ -30,6 +31,9 @@ pub struct Snapshot {
     pub have_pods_with_required_anti_affinity: Vec<Arc<NodeInfo>>,
     /// How many nodes list each image name in `status.images`.
     pub image_num_nodes: Arc<HashMap<String, usize>>,
+    /// The pods by label and the existing pods' required anti-affinity terms, per node, for
+    /// InterPodAffinity's PreFilter; kept up to date with the nodes.
+    pub affinity_index: Arc<AffinityIndex>,
     /// Every node info changed after this snapshot was taken has a generation at least this,
     /// so a node info with a lower one is the snapshot's own (or an unchanged copy of it).
     pub next_generation: u64,
@@ -89,8 +93,9 @@ impl Snapshot {
         }
     }
 
-    /// Recomputes both pod-affinity lists from `nodes`.
+    /// Recomputes both pod-affinity lists and the affinity index from `nodes`.
     fn rebuild_lists(&mut self) {
+        self.affinity_index = Arc::new(AffinityIndex::of_nodes(&self.nodes));
         self.have_pods_with_affinity = self
             .nodes
             .iter()
@@ -119,6 +124,18 @@ impl Snapshot {
         for (name, now) in &changed {
             let at = self.nodes.binary_search_by(|n| n.name().cmp(name.as_str()));
             let before = at.ok().map(|i| &self.nodes[i]);
+            if !before
+                .zip(now.as_ref())
+                .is_some_and(|(b, n)| Arc::ptr_eq(b, n))
+            {
+                let index = Arc::make_mut(&mut self.affinity_index);
+                if let Some(b) = before {
+                    index.remove_node(b);
+                }
+                if let Some(n) = now {
+                    index.add_node(n);
+                }
+            }
             lists_touched |= before
                 .is_some_and(|b| with_affinity(b) || with_required_anti_affinity(b))
                 || now

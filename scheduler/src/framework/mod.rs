@@ -15,7 +15,7 @@ use k8s_openapi::api::core::v1::Pod;
 
 pub use fit_error::FitError;
 pub use node_info::{
-    HostPort, NodeInfo, PodInfo, has_affinity, has_required_anti_affinity, host_ports,
+    HostPort, NodeInfo, NodeSummary, PodInfo, has_affinity, has_required_anti_affinity, host_ports,
     next_node_generation, pod_key,
 };
 pub use runtime::{Framework, NodeToStatus, Nominator, ScheduleResult, num_feasible_nodes_to_find};
@@ -151,11 +151,12 @@ impl CycleState {
     }
 }
 
-/// A node's score from one plugin.
+/// A node's score from one plugin; the name is borrowed from the cycle's node list, so a
+/// cycle copies no names to score its nodes.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NodeScore {
+pub struct NodeScore<'a> {
     /// The node.
-    pub name: String,
+    pub name: &'a str,
     /// The score.
     pub score: i64,
 }
@@ -210,7 +211,7 @@ pub trait ScorePlugin: Plugin {
     fn score(&self, state: &CycleState, pod: &Pod, node: &NodeInfo) -> Result<i64, Status>;
 
     /// Maps raw scores to `0..=MAX_NODE_SCORE` (default: leave them).
-    fn normalize(&self, _state: &CycleState, _pod: &Pod, _scores: &mut [NodeScore]) -> Status {
+    fn normalize(&self, _state: &CycleState, _pod: &Pod, _scores: &mut [NodeScore<'_>]) -> Status {
         Status::success()
     }
 }

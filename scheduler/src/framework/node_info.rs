@@ -54,18 +54,27 @@ pub fn pod_key(pod: &Pod) -> String {
 pub type HostPort = (String, String, i32);
 
 /// One node and what runs on it.
+///
+/// Laid out in declaration order with what the per-node filters and scores read on every
+/// cycle first (the resources, the pod count, the flags derived from the Node), so visiting a
+/// node touches a few adjacent cache lines of this struct and not the Node object.
+#[repr(C)]
 #[derive(Clone, Debug, Default)]
 pub struct NodeInfo {
-    /// The Node (None while only pods naming it are known).
-    pub node: Option<Arc<Node>>,
-    /// Pods bound or assumed to it.
-    pub pods: Vec<PodInfo>,
     /// The sum of the pods' requests (`allowed_pod_number` holds the pod count).
     pub requested: Resource,
     /// The sum with scoring defaults.
     pub non_zero_requested: Resource,
     /// The node's allocatable resources.
     pub allocatable: Resource,
+    /// Pods bound or assumed to it.
+    pub pods: Vec<PodInfo>,
+    /// What filters and scores ask of the Node on every cycle, derived when it is set.
+    pub summary: NodeSummary,
+    /// The Node's name, kept here so naming a node does not read the Node object.
+    node_name: String,
+    /// The Node (None while only pods naming it are known).
+    pub node: Option<Arc<Node>>,
     /// Host ports the pods use.
     pub used_ports: HashSet<HostPort>,
     /// How many of the pods have required pod anti-affinity terms (upstream's
@@ -78,6 +87,33 @@ pub struct NodeInfo {
     /// infos with the same generation hold the same node and pods, so plugins may reuse what
     /// they computed for one of them.
     pub generation: u64,
+}
+
+/// Facts about a Node that the filters and scores check for every node they visit, kept
+/// beside the resources so checking them does not read the Node object.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NodeSummary {
+    /// `spec.unschedulable` (cordoned).
+    pub unschedulable: bool,
+    /// Whether `spec.taints` has a `NoSchedule` or `NoExecute` taint.
+    pub has_filter_taints: bool,
+    /// Whether `spec.taints` has a `PreferNoSchedule` taint.
+    pub has_prefer_no_schedule_taints: bool,
+}
+
+impl NodeSummary {
+    /// The summary of `node`.
+    pub fn of(node: &Node) -> Self {
+        let spec = node.spec.as_ref();
+        let taints = spec.and_then(|s| s.taints.as_deref()).unwrap_or_default();
+        NodeSummary {
+            unschedulable: spec.and_then(|s| s.unschedulable).unwrap_or(false),
+            has_filter_taints: taints
+                .iter()
+                .any(|t| t.effect == "NoSchedule" || t.effect == "NoExecute"),
+            has_prefer_no_schedule_taints: taints.iter().any(|t| t.effect == "PreferNoSchedule"),
+        }
+    }
 }
 
 /// The source of [`NodeInfo::generation`]: one counter for every node, so a generation is
@@ -110,16 +146,28 @@ impl NodeInfo {
             .and_then(|s| s.allocatable.as_ref().or(s.capacity.as_ref()))
             .map(Resource::from_list)
             .unwrap_or_default();
+        self.summary = NodeSummary::of(&node);
+        if self.node_name.as_str() != node.metadata.name.as_deref().unwrap_or_default() {
+            self.node_name = node.metadata.name.clone().unwrap_or_default();
+        }
         self.node = Some(node);
+        self.generation = next_generation();
+    }
+
+    /// Drops the Node object (it was deleted; pods naming it may still be known).
+    pub fn clear_node(&mut self) {
+        self.node = None;
+        self.summary = NodeSummary::default();
         self.generation = next_generation();
     }
 
     /// The node's name.
     pub fn name(&self) -> &str {
-        self.node
-            .as_ref()
-            .and_then(|n| n.metadata.name.as_deref())
-            .unwrap_or_default()
+        if self.node.is_some() {
+            &self.node_name
+        } else {
+            ""
+        }
     }
 
     /// Accounts for a pod.

@@ -79,7 +79,7 @@ pub fn default_profile(scheduler_name: &str) -> Profile {
 
 /// Upstream's `DefaultNormalizeScore`: scales scores so the highest becomes `MAX_NODE_SCORE`;
 /// `reverse` turns the highest into 0 (for "fewer is better" counts).
-pub fn default_normalize_score(reverse: bool, scores: &mut [NodeScore]) {
+pub fn default_normalize_score(reverse: bool, scores: &mut [NodeScore<'_>]) {
     let max = scores.iter().map(|s| s.score).max().unwrap_or(0);
     if max == 0 {
         if reverse {

@@ -191,7 +191,7 @@ impl ScorePlugin for NodeAffinity {
             .sum())
     }
 
-    fn normalize(&self, _: &CycleState, _: &Pod, scores: &mut [NodeScore]) -> Status {
+    fn normalize(&self, _: &CycleState, _: &Pod, scores: &mut [NodeScore<'_>]) -> Status {
         default_normalize_score(false, scores);
         Status::success()
     }
@@ -339,7 +339,7 @@ mod tests {
         let mut scores: Vec<NodeScore> = nodes
             .iter()
             .map(|n| NodeScore {
-                name: n.name().into(),
+                name: n.name(),
                 score: NodeAffinity.score(&state, &p, n).unwrap(),
             })
             .collect();

@@ -150,11 +150,34 @@ impl NodeResourcesFitArgs {
     }
 }
 
+/// A scored resource, with CPU and memory told apart once rather than by name per node.
+enum ScoredResource {
+    /// `cpu`: the non-zero requests.
+    Cpu,
+    /// `memory`: the non-zero requests.
+    Memory,
+    /// Any other resource by name: the plain requests.
+    Other(String),
+}
+
+impl ScoredResource {
+    fn of(name: String) -> Self {
+        match name.as_str() {
+            "cpu" => ScoredResource::Cpu,
+            "memory" => ScoredResource::Memory,
+            _ => ScoredResource::Other(name),
+        }
+    }
+}
+
+/// Scored resources up to this many are gathered on the stack.
+const INLINE_SCORED_RESOURCES: usize = 8;
+
 /// The plugin.
 pub struct NodeResourcesFit {
     strategy: Strategy,
-    /// (name, weight) of the scored resources.
-    resources: Vec<(String, i64)>,
+    /// The scored resources with their weights.
+    resources: Vec<(ScoredResource, i64)>,
     ignored: Vec<String>,
     ignored_groups: Vec<String>,
 }
@@ -187,14 +210,14 @@ impl NodeResourcesFit {
             ),
             _ => Strategy::LeastAllocated,
         };
-        let mut resources: Vec<(String, i64)> = st
+        let mut resources: Vec<(ScoredResource, i64)> = st
             .map(|s| s.resources)
             .unwrap_or_default()
             .into_iter()
-            .map(|r| (r.name, r.weight.max(1)))
+            .map(|r| (ScoredResource::of(r.name), r.weight.max(1)))
             .collect();
         if resources.is_empty() {
-            resources = vec![("cpu".into(), 1), ("memory".into(), 1)];
+            resources = vec![(ScoredResource::Cpu, 1), (ScoredResource::Memory, 1)];
         }
         NodeResourcesFit {
             strategy,
@@ -321,25 +344,40 @@ impl FilterPlugin for NodeResourcesFit {
 impl ScorePlugin for NodeResourcesFit {
     fn score(&self, state: &CycleState, pod: &Pod, node: &NodeInfo) -> Result<i64, Status> {
         let s = self.requests(state, pod);
-        let resources: Vec<(i64, i64, i64)> = self
-            .resources
-            .iter()
-            .filter_map(|(name, weight)| {
-                let (used, want) = match name.as_str() {
-                    "cpu" => (node.non_zero_requested.milli_cpu, s.non_zero.milli_cpu),
-                    "memory" => (node.non_zero_requested.memory, s.non_zero.memory),
-                    other => {
-                        let want = s.requests.get(other);
-                        if want == 0 && other != "ephemeral-storage" {
-                            return None;
-                        }
-                        (node.requested.get(other), want)
+        let scored = |(resource, weight): &(ScoredResource, i64)| {
+            let (used, want, allocatable) = match resource {
+                ScoredResource::Cpu => (
+                    node.non_zero_requested.milli_cpu,
+                    s.non_zero.milli_cpu,
+                    node.allocatable.milli_cpu,
+                ),
+                ScoredResource::Memory => (
+                    node.non_zero_requested.memory,
+                    s.non_zero.memory,
+                    node.allocatable.memory,
+                ),
+                ScoredResource::Other(name) => {
+                    let want = s.requests.get(name);
+                    if want == 0 && name != "ephemeral-storage" {
+                        return None;
                     }
-                };
-                Some((used + want, node.allocatable.get(name), *weight))
-            })
-            .collect();
-        Ok(scoring::score(&self.strategy, &resources))
+                    (node.requested.get(name), want, node.allocatable.get(name))
+                }
+            };
+            Some((used + want, allocatable, *weight))
+        };
+        // (requested incl. the pod, allocatable, weight) per resource, on the stack.
+        let mut inline = [(0i64, 0i64, 0i64); INLINE_SCORED_RESOURCES];
+        if self.resources.len() > INLINE_SCORED_RESOURCES {
+            let resources: Vec<_> = self.resources.iter().filter_map(scored).collect();
+            return Ok(scoring::score(&self.strategy, &resources));
+        }
+        let mut len = 0;
+        for r in self.resources.iter().filter_map(scored) {
+            inline[len] = r;
+            len += 1;
+        }
+        Ok(scoring::score(&self.strategy, &inline[..len]))
     }
 }
 

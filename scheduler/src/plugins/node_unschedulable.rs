@@ -35,15 +35,12 @@ impl Plugin for NodeUnschedulable {
 
 impl FilterPlugin for NodeUnschedulable {
     fn filter(&self, _: &CycleState, pod: &Pod, node: &NodeInfo) -> Status {
-        let Some(n) = node.node.as_ref() else {
-            return Status::new(Code::UnschedulableAndUnresolvable, ["node not found"]);
-        };
-        if !n
-            .spec
-            .as_ref()
-            .and_then(|s| s.unschedulable)
-            .unwrap_or(false)
-        {
+        // The summary is read first: it sits beside the resources the next filters read,
+        // while the Node object is elsewhere in memory.
+        if !node.summary.unschedulable {
+            if node.node.is_none() {
+                return Status::new(Code::UnschedulableAndUnresolvable, ["node not found"]);
+            }
             return Status::success();
         }
         let taint = Taint {
@@ -95,6 +92,32 @@ mod tests {
             let s = NodeUnschedulable.filter(&CycleState::default(), &pod("p", &[]), &cordoned(u));
             assert!(s.is_success());
         }
+    }
+
+    #[test]
+    fn a_node_cordoned_after_it_was_known_rejects_pods_and_admits_them_once_uncordoned() {
+        let p = pod("p", &[]);
+        let mut info = cordoned(None);
+        let mut n = (**info.node.as_ref().unwrap()).clone();
+        n.spec.as_mut().unwrap().unschedulable = Some(true);
+        info.set_node(Arc::new(n.clone()));
+        let s = NodeUnschedulable.filter(&CycleState::default(), &p, &info);
+        assert_eq!(s.code, Code::UnschedulableAndUnresolvable);
+        n.spec.as_mut().unwrap().unschedulable = Some(false);
+        info.set_node(Arc::new(n));
+        assert!(
+            NodeUnschedulable
+                .filter(&CycleState::default(), &p, &info)
+                .is_success()
+        );
+    }
+
+    #[test]
+    fn a_node_known_only_by_its_pods_is_not_found() {
+        let s =
+            NodeUnschedulable.filter(&CycleState::default(), &pod("p", &[]), &NodeInfo::default());
+        assert_eq!(s.code, Code::UnschedulableAndUnresolvable);
+        assert_eq!(s.message(), "node not found");
     }
 
     #[test]

@@ -26,22 +26,24 @@ pub fn least_allocated(resources: &[(i64, i64, i64)]) -> i64 {
 /// resources with no allocatable amount are left out. `resources` holds (requested,
 /// allocatable).
 pub fn balanced_resource_score(resources: &[(i64, i64)]) -> i64 {
-    let fractions: Vec<f64> = resources
-        .iter()
-        .filter(|(_, a)| *a != 0)
-        .map(|&(r, a)| (r as f64 / a as f64).min(1.0))
-        .collect();
-    let std = match fractions.len() {
+    // Computed from the slice in two passes rather than collected, as this runs for every
+    // scored node.
+    let fractions = || {
+        resources
+            .iter()
+            .filter(|(_, a)| *a != 0)
+            .map(|&(r, a)| (r as f64 / a as f64).min(1.0))
+    };
+    let std = match fractions().count() {
         0 | 1 => 0.0,
-        2 => ((fractions[0] - fractions[1]) / 2.0).abs(),
+        2 => {
+            let mut f = fractions();
+            let (a, b) = (f.next().unwrap_or(0.0), f.next().unwrap_or(0.0));
+            ((a - b) / 2.0).abs()
+        }
         n => {
-            let mean = fractions.iter().sum::<f64>() / n as f64;
-            (fractions
-                .iter()
-                .map(|f| (f - mean) * (f - mean))
-                .sum::<f64>()
-                / n as f64)
-                .sqrt()
+            let mean = fractions().sum::<f64>() / n as f64;
+            (fractions().map(|f| (f - mean) * (f - mean)).sum::<f64>() / n as f64).sqrt()
         }
     };
     ((1.0 - std) * MAX_NODE_SCORE as f64) as i64

@@ -77,6 +77,9 @@ impl Plugin for TaintToleration {
 
 impl FilterPlugin for TaintToleration {
     fn filter(&self, _: &CycleState, pod: &Pod, node: &NodeInfo) -> Status {
+        if !node.summary.has_filter_taints {
+            return Status::success();
+        }
         let tolerations = tolerations(pod);
         let untolerated = taints(node).iter().find(|t| {
             (t.effect == "NoSchedule" || t.effect == "NoExecute") && !tolerated(tolerations, t)
@@ -97,23 +100,29 @@ impl FilterPlugin for TaintToleration {
 
 impl ScorePlugin for TaintToleration {
     fn score(&self, _: &CycleState, pod: &Pod, node: &NodeInfo) -> Result<i64, Status> {
-        let prefer: Vec<Toleration> = tolerations(pod)
-            .iter()
-            .filter(|t| {
-                matches!(
-                    t.effect.as_deref(),
-                    None | Some("") | Some("PreferNoSchedule")
-                )
-            })
-            .cloned()
-            .collect();
+        if !node.summary.has_prefer_no_schedule_taints {
+            return Ok(0);
+        }
+        // Only the tolerations with no effect or PreferNoSchedule count here.
+        let prefer = |t: &&Toleration| {
+            matches!(
+                t.effect.as_deref(),
+                None | Some("") | Some("PreferNoSchedule")
+            )
+        };
         Ok(taints(node)
             .iter()
-            .filter(|t| t.effect == "PreferNoSchedule" && !tolerated(&prefer, t))
+            .filter(|t| {
+                t.effect == "PreferNoSchedule"
+                    && !tolerations(pod)
+                        .iter()
+                        .filter(prefer)
+                        .any(|tol| tolerates(tol, t))
+            })
             .count() as i64)
     }
 
-    fn normalize(&self, _: &CycleState, _: &Pod, scores: &mut [NodeScore]) -> Status {
+    fn normalize(&self, _: &CycleState, _: &Pod, scores: &mut [NodeScore<'_>]) -> Status {
         default_normalize_score(true, scores);
         Status::success()
     }
@@ -169,6 +178,34 @@ mod tests {
         assert_eq!(
             s.message(),
             "node(s) had untolerated taint {dedicated: user1}"
+        );
+    }
+
+    #[test]
+    fn a_taint_added_to_a_known_node_keeps_the_pod_off_and_its_removal_lets_it_in() {
+        let p = pod("p", &[]);
+        let mut info = tainted("n", vec![]);
+        assert!(
+            TaintToleration
+                .filter(&CycleState::default(), &p, &info)
+                .is_success()
+        );
+        let mut n = (**info.node.as_ref().unwrap()).clone();
+        n.spec.as_mut().unwrap().taints = Some(vec![taint("dedicated", "user1", "NoExecute")]);
+        info.set_node(Arc::new(n.clone()));
+        let s = TaintToleration.filter(&CycleState::default(), &p, &info);
+        assert_eq!(s.code, Code::UnschedulableAndUnresolvable);
+        n.spec.as_mut().unwrap().taints =
+            Some(vec![taint("dedicated", "user1", "PreferNoSchedule")]);
+        info.set_node(Arc::new(n));
+        assert!(
+            TaintToleration
+                .filter(&CycleState::default(), &p, &info)
+                .is_success()
+        );
+        assert_eq!(
+            TaintToleration.score(&CycleState::default(), &p, &info),
+            Ok(1)
         );
     }
 
@@ -240,7 +277,7 @@ mod tests {
         let mut scores: Vec<NodeScore> = nodes
             .iter()
             .map(|n| NodeScore {
-                name: n.name().into(),
+                name: n.name(),
                 score: TaintToleration.score(&state, &p, n).unwrap(),
             })
             .collect();

@@ -4,6 +4,7 @@
 //! affinity at `hardPodAffinityWeight` (in [`scoring`]), with upstream's semantics.
 
 pub mod filtering;
+pub mod index;
 pub mod scoring;
 pub mod terms;
 

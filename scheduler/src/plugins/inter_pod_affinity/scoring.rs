@@ -171,7 +171,7 @@ impl InterPodAffinity {
 }
 
 /// Upstream's NormalizeScore: min..max scaled to 0..MAX_NODE_SCORE (all 0 when equal).
-pub fn normalize_min_max(scores: &mut [NodeScore]) {
+pub fn normalize_min_max(scores: &mut [NodeScore<'_>]) {
     let (Some(min), Some(max)) = (
         scores.iter().map(|s| s.score).min(),
         scores.iter().map(|s| s.score).max(),
@@ -218,7 +218,7 @@ impl ScorePlugin for InterPodAffinity {
             .sum())
     }
 
-    fn normalize(&self, state: &CycleState, _pod: &Pod, scores: &mut [NodeScore]) -> Status {
+    fn normalize(&self, state: &CycleState, _pod: &Pod, scores: &mut [NodeScore<'_>]) -> Status {
         if state
             .read::<PreScoreState>(PRE_SCORE_STATE_KEY)
             .is_none_or(|s| s.topology_score.is_empty())

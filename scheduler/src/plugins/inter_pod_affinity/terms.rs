@@ -10,7 +10,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelecto
 use crate::listers::Listers;
 
 /// One requirement of a compiled selector.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum Requirement {
     In(String, BTreeSet<String>),
     NotIn(String, BTreeSet<String>),
@@ -31,7 +31,7 @@ impl Requirement {
 
 /// A compiled label selector (upstream's `labels.Selector`): `Nothing` matches no labels, an
 /// empty requirement list matches every label set.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Selector {
     /// Matches nothing (a nil selector in an affinity term, or an invalid one).
     Nothing,
@@ -40,7 +40,7 @@ pub enum Selector {
 }
 
 /// An opaque requirement of a [`Selector`].
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct RequirementRef(Requirement);
 
 impl Selector {
@@ -82,6 +82,18 @@ impl Selector {
     /// Whether it has no requirements (and so matches everything).
     pub fn is_empty(&self) -> bool {
         matches!(self, Selector::Requirements(r) if r.is_empty())
+    }
+
+    /// The key and values of its first `In` requirement: only labels with one of these
+    /// values can match (None for `Nothing` and for selectors without one).
+    pub fn first_in_requirement(&self) -> Option<(&str, &BTreeSet<String>)> {
+        match self {
+            Selector::Nothing => None,
+            Selector::Requirements(reqs) => reqs.iter().find_map(|r| match &r.0 {
+                Requirement::In(k, vs) => Some((k.as_str(), vs)),
+                _ => None,
+            }),
+        }
     }
 
     /// Adds `key In (value)` requirements (upstream's `mergeLabelSetWithSelector`).
@@ -128,7 +140,7 @@ pub fn pod_namespace(pod: &Pod) -> &str {
 }
 
 /// A pod affinity term ready to match pods.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct AffinityTerm {
     /// The namespaces it applies to.
     pub namespaces: BTreeSet<String>,

@@ -346,7 +346,7 @@ fn normalized_scores(plugin: &InterPodAffinity, p: &Pod, ns: &[Arc<NodeInfo>]) -
     let mut scores: Vec<NodeScore> = ns
         .iter()
         .map(|n| NodeScore {
-            name: n.name().into(),
+            name: n.name(),
             score: plugin.score(&state, p, n).unwrap(),
         })
         .collect();
@@ -467,4 +467,108 @@ fn a_node_copy_without_the_conflicting_pod_fits_as_preemption_sees_it() {
         pl.filter(&state, &p, &without).is_success(),
         "with the victim gone the domain is free"
     );
+}
+
+#[test]
+fn an_existing_pods_anti_affinity_with_a_namespace_selector_rejects_pods_of_selected_namespaces() {
+    let mut t = term("app", "In", &["web"], "zone");
+    t.namespace_selector = Some(LabelSelector {
+        match_labels: Some(labels(&[("team", "a")])),
+        match_expressions: None,
+    });
+    let existing = with(
+        on(labelled_pod("e", "default", &[]), "machine1"),
+        Terms {
+            anti: vec![t],
+            ..Default::default()
+        },
+    );
+    let ns = nodes(
+        &[
+            ("machine1", &[("zone", "z1")]),
+            ("machine2", &[("zone", "z2")]),
+        ],
+        &[existing],
+    );
+    let namespace = Namespace {
+        metadata: ObjectMeta {
+            name: Some("team-a".into()),
+            labels: Some(labels(&[("team", "a")])),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let with_namespaces = InterPodAffinity {
+        listers: Listers {
+            namespaces: store_of([namespace]),
+            ..Default::default()
+        },
+        hard_pod_affinity_weight: 1,
+    };
+    let selected = labelled_pod("p", "team-a", &[("app", "web")]);
+    assert_eq!(
+        verdicts(&with_namespaces, &selected, &ns),
+        [
+            (
+                Code::Unschedulable,
+                ERR_REASON_EXISTING_ANTI_AFFINITY_RULES_NOT_MATCH.into()
+            ),
+            ok()
+        ]
+    );
+    let elsewhere = labelled_pod("p", "team-b", &[("app", "web")]);
+    assert_eq!(verdicts(&with_namespaces, &elsewhere, &ns), [ok(), ok()]);
+}
+
+#[test]
+fn the_snapshot_index_follows_pods_added_and_removed_and_agrees_with_a_full_walk() {
+    use crate::framework::PodInfo;
+    use crate::snapshot::Snapshot;
+
+    let anti = |name: &str, node: &str| {
+        with(
+            on(labelled_pod(name, "default", &[("color", "green")]), node),
+            Terms {
+                anti: vec![term("color", "In", &["green"], "kubernetes.io/hostname")],
+                ..Default::default()
+            },
+        )
+    };
+    let specs: &[(&str, &[(&str, &str)])] = &[
+        ("a", &[("kubernetes.io/hostname", "a")]),
+        ("b", &[("kubernetes.io/hostname", "b")]),
+    ];
+    let mut snap = Snapshot::default();
+    snap.replace_all(nodes(specs, &[anti("p1", "a")]));
+    let incoming = anti("new", "");
+    let verdicts_with = |snap: &Snapshot| {
+        let mut state = CycleState::default();
+        crate::snapshot::remember(&mut state, Arc::new(snap.clone()));
+        let pre = plugin().pre_filter(&mut state, &incoming, &snap.nodes);
+        assert!(pre.is_success());
+        let walked = plugin().compute_pre_filter_state(&incoming, &snap.nodes);
+        let indexed = state
+            .read::<PreFilterState>("PreFilterInterPodAffinity")
+            .unwrap();
+        assert_eq!(indexed.anti_affinity_counts, walked.anti_affinity_counts);
+        assert_eq!(
+            indexed.existing_anti_affinity_counts,
+            walked.existing_anti_affinity_counts
+        );
+        snap.nodes
+            .iter()
+            .map(|n| plugin().filter(&state, &incoming, n).is_success())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(verdicts_with(&snap), [false, true]);
+
+    let mut b = (*snap.nodes[1]).clone();
+    b.add_pod(PodInfo::new(Arc::new(anti("p2", "b"))));
+    snap.apply_changes(vec![("b".into(), Some(Arc::new(b)))]);
+    assert_eq!(verdicts_with(&snap), [false, false]);
+
+    let mut a = (*snap.nodes[0]).clone();
+    assert!(a.remove_pod("default/p1"));
+    snap.apply_changes(vec![("a".into(), Some(Arc::new(a)))]);
+    assert_eq!(verdicts_with(&snap), [true, false]);
 }

@@ -157,13 +157,13 @@ impl ScorePlugin for PodTopologySpread {
         Ok(score.round() as i64)
     }
 
-    fn normalize(&self, state: &CycleState, _pod: &Pod, scores: &mut [NodeScore]) -> Status {
+    fn normalize(&self, state: &CycleState, _pod: &Pod, scores: &mut [NodeScore<'_>]) -> Status {
         let Some(s) = state.read::<PreScoreState>(PRE_SCORE_STATE_KEY) else {
             return Status::success();
         };
         let ignored: Vec<bool> = scores
             .iter()
-            .map(|n| s.ignored_nodes.contains(&n.name))
+            .map(|n| s.ignored_nodes.contains(n.name))
             .collect();
         super::spread::normalize(scores, &ignored);
         Status::success()

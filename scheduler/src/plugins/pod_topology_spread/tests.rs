@@ -244,7 +244,7 @@ fn normalized_scores(pl: &PodTopologySpread, p: &Pod, ns: &[Arc<NodeInfo>]) -> V
     let mut scores: Vec<NodeScore> = ns
         .iter()
         .map(|n| NodeScore {
-            name: n.name().into(),
+            name: n.name(),
             score: pl.score(&state, p, n).unwrap(),
         })
         .collect();
