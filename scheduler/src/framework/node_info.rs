@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use k8s_openapi::api::core::v1::{Node, Pod};
 
 use crate::plugins::inter_pod_affinity::terms::PodTerms;
+use crate::plugins::pod_topology_spread::common::LABEL_TOPOLOGY_ZONE as ZONE_LABEL;
 use crate::resource::{Resource, pod_requests};
 
 /// A pod as the node accounts for it.
@@ -71,6 +72,9 @@ pub struct NodeInfo {
     pub pods: Vec<PodInfo>,
     /// What filters and scores ask of the Node on every cycle, derived when it is set.
     pub summary: NodeSummary,
+    /// The Node's `topology.kubernetes.io/zone` label, kept here so spreading across zones
+    /// does not read the Node object for every node it visits.
+    zone: Option<Arc<str>>,
     /// The Node's name, kept here so naming a node does not read the Node object.
     node_name: String,
     /// The Node (None while only pods naming it are known).
@@ -147,6 +151,14 @@ impl NodeInfo {
             .map(Resource::from_list)
             .unwrap_or_default();
         self.summary = NodeSummary::of(&node);
+        let zone = node
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(ZONE_LABEL));
+        if self.zone.as_deref() != zone.map(String::as_str) {
+            self.zone = zone.map(|z| Arc::from(z.as_str()));
+        }
         if self.node_name.as_str() != node.metadata.name.as_deref().unwrap_or_default() {
             self.node_name = node.metadata.name.clone().unwrap_or_default();
         }
@@ -158,6 +170,7 @@ impl NodeInfo {
     pub fn clear_node(&mut self) {
         self.node = None;
         self.summary = NodeSummary::default();
+        self.zone = None;
         self.generation = next_generation();
     }
 
@@ -168,6 +181,20 @@ impl NodeInfo {
         } else {
             ""
         }
+    }
+
+    /// The value of the Node's label `key`, read from the copy kept here for the zone label.
+    pub fn node_label(&self, key: &str) -> Option<&str> {
+        if key == ZONE_LABEL {
+            return self.zone.as_deref();
+        }
+        self.node
+            .as_deref()?
+            .metadata
+            .labels
+            .as_ref()?
+            .get(key)
+            .map(String::as_str)
     }
 
     /// Accounts for a pod.

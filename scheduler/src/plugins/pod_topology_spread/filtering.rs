@@ -8,7 +8,7 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::Pod;
 
 use super::PodTopologySpread;
-use super::common::{Constraint, DO_NOT_SCHEDULE, node_label};
+use super::common::{Constraint, DO_NOT_SCHEDULE};
 use super::counting::{DomainCounts, node_part};
 use crate::framework::{Code, CycleState, FilterPlugin, NodeInfo, PreFilterPlugin, Status};
 use crate::plugins::inter_pod_affinity::terms::pod_labels;
@@ -115,9 +115,9 @@ impl PreFilterPlugin for PodTopologySpread {
 
 impl FilterPlugin for PodTopologySpread {
     fn filter(&self, state: &CycleState, pod: &Pod, info: &NodeInfo) -> Status {
-        let Some(node) = info.node.as_deref() else {
+        if info.node.is_none() {
             return Status::new(Code::UnschedulableAndUnresolvable, ["node not found"]);
-        };
+        }
         let Some(s) = state.read::<PreFilterState>(PRE_FILTER_STATE_KEY) else {
             return Status::success();
         };
@@ -132,7 +132,8 @@ impl FilterPlugin for PodTopologySpread {
             None => s,
         };
         for (i, c) in s.constraints.iter().enumerate() {
-            let Some(value) = node_label(node, &c.topology_key) else {
+            // Read from the node info (the zone is kept there), not the Node object.
+            let Some(value) = info.node_label(&c.topology_key) else {
                 return Status::new(
                     Code::UnschedulableAndUnresolvable,
                     [ERR_REASON_NODE_LABEL_NOT_MATCH],

@@ -393,3 +393,20 @@ fn counts_kept_between_cycles_follow_the_nodes_that_changed() {
     assert_eq!(kept.min_match(0), 2);
     assert_eq!(verdicts(&p, &nodes), [Ok_, Ok_]);
 }
+
+#[test]
+fn a_node_moved_to_another_zone_is_spread_in_its_new_zone() {
+    let mut n = node("node-a", &[]);
+    n.metadata.labels = Some(labels(&[(LABEL_TOPOLOGY_ZONE, "zone1")]));
+    let mut info = NodeInfo::new(Arc::new(n.clone()));
+    assert_eq!(info.node_label(LABEL_TOPOLOGY_ZONE), Some("zone1"));
+    n.metadata.labels = Some(labels(&[(LABEL_TOPOLOGY_ZONE, "zone2"), ("rack", "r1")]));
+    info.set_node(Arc::new(n.clone()));
+    assert_eq!(info.node_label(LABEL_TOPOLOGY_ZONE), Some("zone2"));
+    assert_eq!(info.node_label("rack"), Some("r1"));
+    n.metadata.labels = None;
+    info.set_node(Arc::new(n));
+    assert_eq!(info.node_label(LABEL_TOPOLOGY_ZONE), None);
+    info.clear_node();
+    assert_eq!(info.node_label("rack"), None);
+}
