@@ -1,14 +1,14 @@
 //! The structure server-side apply sees in a type: which objects are structs (declared
 //! fields), which are granular maps, which lists are `map` / `set` / `atomic`, and what is a
-//! leaf. Read from the OpenAPI definitions through [`PatchSchema`] and from the built-in
-//! [`extensions`] table (`x-kubernetes-list-type`, `-list-map-keys`, `-map-type`).
+//! leaf. Read from the OpenAPI definitions through [`OpenApiSchemas`] and from the built-in
+//! [`extensions`](crate::extensions) table (`x-kubernetes-list-type`, `-list-map-keys`, `-map-type`).
 
 use serde_json::Value;
 
 use super::ApplyError;
 use super::path::PathElement;
-use crate::extensions::{self, PropertyExtensions};
-use crate::patch::{OpenApiSchemas, PatchSchema, ValueSchema};
+use crate::extensions::PropertyExtensions;
+use crate::patch::{OpenApiSchemas, ValueSchema};
 
 /// How a list's items are identified.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,7 +62,7 @@ impl<'a> Typer<'a> {
 
     /// The type of an object described by `definition`.
     pub fn definition(&self, definition: &'a str) -> Type<'a> {
-        if extensions::definition_struct_type(definition) == Some("atomic") {
+        if self.schemas.definition_struct_type(definition) == Some("atomic") {
             Type::Atomic
         } else {
             Type::Struct(definition)
@@ -82,10 +82,10 @@ impl<'a> Typer<'a> {
     pub fn field(&self, parent: Type<'a>, name: &str) -> (Type<'a>, bool) {
         match parent {
             Type::Struct(definition) => {
-                let Some(meta) = self.schemas.property(definition, name) else {
+                let Some((meta, ext)) = self.schemas.property_with_extensions(definition, name)
+                else {
                     return (Type::Deduced, false);
                 };
-                let ext = extensions::property(definition, name);
                 let atomic_map = ext.and_then(|e| e.map_type) == Some("atomic");
                 let ty = match meta.value {
                     ValueSchema::Definition(_) | ValueSchema::Map(_) if atomic_map => Type::Atomic,

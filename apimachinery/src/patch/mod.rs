@@ -10,6 +10,7 @@
 //! errors with upstream's messages.
 
 mod go_format;
+mod index;
 mod json;
 mod list;
 mod merge;

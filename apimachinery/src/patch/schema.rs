@@ -1,9 +1,12 @@
 //! What a strategic merge patch needs to know about a type: the patch strategy and merge key of
 //! each property and the schema of its value, read from OpenAPI definitions.
 
+use std::sync::OnceLock;
+
 use serde_json::{Map, Value};
 
-use crate::extensions;
+use super::index::PropertyIndex;
+use crate::extensions::{self, PropertyExtensions};
 
 /// Answers, for a property of a definition, its patch metadata and the schema of its value.
 pub trait PatchSchema {
@@ -43,15 +46,57 @@ pub enum ValueSchema<'a> {
 /// `x-kubernetes-patch-merge-key`; a property that has neither falls back to the built-in
 /// [`extensions`] table, so undecorated schemars output of k8s-openapi works too. `$ref`s
 /// resolve by their last path segment, through `allOf` / `anyOf` / `oneOf` wrappers.
+/// Declared properties are resolved once, on the first lookup, and memoized.
 #[derive(Debug, Clone, Default)]
 pub struct OpenApiSchemas {
     definitions: Map<String, Value>,
+    index: OnceLock<PropertyIndex>,
 }
 
 impl OpenApiSchemas {
     /// Wraps a map from definition name to JSON schema.
     pub fn new(definitions: Map<String, Value>) -> Self {
-        Self { definitions }
+        Self {
+            definitions,
+            index: OnceLock::new(),
+        }
+    }
+
+    /// Looks `property` of `definition` up like [`PatchSchema::property`], and also returns
+    /// its entry in the built-in [`extensions`] table.
+    pub fn property_with_extensions(
+        &self,
+        definition: &str,
+        property: &str,
+    ) -> Option<(PropertyPatchMeta<'_>, Option<&'static PropertyExtensions>)> {
+        if let Some(found) = self.index().property(definition, property) {
+            return Some(found);
+        }
+        let meta = self.uncached_property(definition, property)?;
+        Some((meta, extensions::property(definition, property)))
+    }
+
+    /// The `x-kubernetes-map-type` upstream puts on `definition` itself, as
+    /// [`extensions::definition_struct_type`] answers it (memoized).
+    pub fn definition_struct_type(&self, definition: &str) -> Option<&'static str> {
+        self.index()
+            .struct_type(definition)
+            .unwrap_or_else(|| extensions::definition_struct_type(definition))
+    }
+
+    /// The memo of declared properties, built on first use.
+    fn index(&self) -> &PropertyIndex {
+        self.index.get_or_init(|| {
+            PropertyIndex::build(
+                &self.definitions,
+                |schema| {
+                    self.object_schema(schema)
+                        .and_then(|found| found.get("properties"))
+                        .and_then(Value::as_object)
+                },
+                |definition, property| self.uncached_property(definition, property),
+            )
+        })
     }
 
     /// The definitions this schema looks properties up in.
@@ -68,6 +113,16 @@ impl From<Map<String, Value>> for OpenApiSchemas {
 
 impl PatchSchema for OpenApiSchemas {
     fn property(&self, definition: &str, property: &str) -> Option<PropertyPatchMeta<'_>> {
+        if let Some((meta, _)) = self.index().property(definition, property) {
+            return Some(meta);
+        }
+        self.uncached_property(definition, property)
+    }
+}
+
+impl OpenApiSchemas {
+    /// Resolves `property` of `definition` from the JSON schemas and the extensions table.
+    fn uncached_property(&self, definition: &str, property: &str) -> Option<PropertyPatchMeta<'_>> {
         let builtin = extensions::property(definition, property);
         let from_builtin = |value| PropertyPatchMeta {
             patch_strategy: builtin.and_then(|found| found.patch_strategy),
@@ -249,6 +304,30 @@ mod tests {
             schemas
                 .property("io.k8s.api.core.v1.Container", "image")
                 .is_none()
+        );
+    }
+
+    #[test]
+    fn repeated_lookups_answer_the_same_with_the_builtin_extensions() {
+        let schemas = schemas();
+        let first = schemas.property("io.k8s.api.core.v1.PodSpec", "containers");
+        let (again, extensions) = schemas
+            .property_with_extensions("io.k8s.api.core.v1.PodSpec", "containers")
+            .unwrap();
+        assert_eq!(first, Some(again));
+        assert_eq!(extensions.and_then(|e| e.patch_merge_key), Some("name"));
+        assert!(
+            schemas
+                .property_with_extensions("io.k8s.api.core.v1.PodSpec", "nope")
+                .is_none()
+        );
+        assert_eq!(
+            schemas.definition_struct_type("io.k8s.api.core.v1.LocalObjectReference"),
+            Some("atomic")
+        );
+        assert_eq!(
+            schemas.definition_struct_type("io.k8s.api.core.v1.PodSpec"),
+            None
         );
     }
 }
