@@ -52,11 +52,13 @@ pub fn node_image_names(node: &Node) -> HashSet<&str> {
 /// Whether a node belongs in one of the pod-affinity lists.
 type Membership = fn(&NodeInfo) -> bool;
 
-fn with_affinity(n: &NodeInfo) -> bool {
+/// Whether `n` holds pods with pod affinity or anti-affinity.
+pub(crate) fn with_affinity(n: &NodeInfo) -> bool {
     n.pods_with_affinity > 0
 }
 
-fn with_required_anti_affinity(n: &NodeInfo) -> bool {
+/// Whether `n` holds pods with required pod anti-affinity.
+pub(crate) fn with_required_anti_affinity(n: &NodeInfo) -> bool {
     n.pods_with_required_anti_affinity > 0
 }
 

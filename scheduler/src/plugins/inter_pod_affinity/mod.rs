@@ -8,6 +8,7 @@ pub mod index;
 pub mod scoring;
 pub mod terms;
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use crate::framework::{CycleState, Handle, NodeInfo, Plugin, PluginSet};
@@ -92,16 +93,13 @@ pub(crate) fn all_nodes<'a>(
 pub(crate) fn nodes_with_affinity<'a>(
     state: &'a CycleState,
     fallback: &'a [Arc<NodeInfo>],
-) -> std::borrow::Cow<'a, [Arc<NodeInfo>]> {
-    match snapshot::of_cycle(state) {
-        Some(s) => s.have_pods_with_affinity.as_slice().into(),
-        None => fallback
-            .iter()
-            .filter(|n| n.pods_with_affinity > 0)
-            .cloned()
-            .collect::<Vec<_>>()
-            .into(),
-    }
+) -> Cow<'a, [Arc<NodeInfo>]> {
+    listed_or_filtered(
+        state,
+        fallback,
+        |s| &s.have_pods_with_affinity,
+        snapshot::with_affinity,
+    )
 }
 
 /// The nodes holding pods with required pod anti-affinity: the snapshot's list, else those
@@ -109,12 +107,28 @@ pub(crate) fn nodes_with_affinity<'a>(
 pub(crate) fn nodes_with_required_anti_affinity<'a>(
     state: &'a CycleState,
     fallback: &'a [Arc<NodeInfo>],
-) -> std::borrow::Cow<'a, [Arc<NodeInfo>]> {
+) -> Cow<'a, [Arc<NodeInfo>]> {
+    listed_or_filtered(
+        state,
+        fallback,
+        |s| &s.have_pods_with_required_anti_affinity,
+        snapshot::with_required_anti_affinity,
+    )
+}
+
+/// The cycle snapshot's `listed` nodes, else the nodes of `fallback` that `keep` selects
+/// (the same rule the snapshot builds its list with).
+fn listed_or_filtered<'a>(
+    state: &'a CycleState,
+    fallback: &'a [Arc<NodeInfo>],
+    listed: fn(&snapshot::Snapshot) -> &Vec<Arc<NodeInfo>>,
+    keep: fn(&NodeInfo) -> bool,
+) -> Cow<'a, [Arc<NodeInfo>]> {
     match snapshot::of_cycle(state) {
-        Some(s) => s.have_pods_with_required_anti_affinity.as_slice().into(),
+        Some(s) => listed(s).as_slice().into(),
         None => fallback
             .iter()
-            .filter(|n| n.pods_with_required_anti_affinity > 0)
+            .filter(|n| keep(n))
             .cloned()
             .collect::<Vec<_>>()
             .into(),

@@ -108,6 +108,25 @@ fn plugin() -> InterPodAffinity {
     }
 }
 
+/// A plugin whose namespace lister holds `team-a`, labelled `team: a`.
+fn plugin_knowing_team_a() -> InterPodAffinity {
+    let namespace = Namespace {
+        metadata: ObjectMeta {
+            name: Some("team-a".into()),
+            labels: Some(labels(&[("team", "a")])),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    InterPodAffinity {
+        listers: Listers {
+            namespaces: store_of([namespace]),
+            ..Default::default()
+        },
+        hard_pod_affinity_weight: 1,
+    }
+}
+
 /// The filter verdict per node: "ok" or the reason, with the code.
 fn verdicts(plugin: &InterPodAffinity, p: &Pod, ns: &[Arc<NodeInfo>]) -> Vec<(Code, String)> {
     let mut state = CycleState::default();
@@ -204,21 +223,7 @@ fn a_namespace_selector_widens_the_term_to_the_selected_namespaces() {
             ..Default::default()
         },
     );
-    let namespace = Namespace {
-        metadata: ObjectMeta {
-            name: Some("team-a".into()),
-            labels: Some(labels(&[("team", "a")])),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    let with_namespaces = InterPodAffinity {
-        listers: Listers {
-            namespaces: store_of([namespace]),
-            ..Default::default()
-        },
-        hard_pod_affinity_weight: 1,
-    };
+    let with_namespaces = plugin_knowing_team_a();
     assert_eq!(verdicts(&with_namespaces, &p, &ns), [ok()]);
     assert_eq!(
         verdicts(&plugin(), &p, &ns)[0].1,
@@ -490,21 +495,7 @@ fn an_existing_pods_anti_affinity_with_a_namespace_selector_rejects_pods_of_sele
         ],
         &[existing],
     );
-    let namespace = Namespace {
-        metadata: ObjectMeta {
-            name: Some("team-a".into()),
-            labels: Some(labels(&[("team", "a")])),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    let with_namespaces = InterPodAffinity {
-        listers: Listers {
-            namespaces: store_of([namespace]),
-            ..Default::default()
-        },
-        hard_pod_affinity_weight: 1,
-    };
+    let with_namespaces = plugin_knowing_team_a();
     let selected = labelled_pod("p", "team-a", &[("app", "web")]);
     assert_eq!(
         verdicts(&with_namespaces, &selected, &ns),
