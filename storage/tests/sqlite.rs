@@ -50,6 +50,36 @@ async fn data_and_the_revision_counter_survive_reopening() {
 }
 
 #[tokio::test]
+async fn a_database_with_the_earlier_key_index_opens_with_its_data_and_without_the_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    let store = SqliteBackend::open(&path).await.unwrap();
+    let a = store.create("/a", Bytes::from("a1")).await.unwrap();
+    store.close().await;
+    // Databases written before this version carried an index no query used.
+    let indexes = |path: &Path| -> Vec<String> {
+        let conn = rusqlite::Connection::open(path).unwrap();
+        let mut stmt = conn
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'log'")
+            .unwrap();
+        stmt.query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch("CREATE INDEX log_key_revision ON log (key, revision)")
+        .unwrap();
+    assert_eq!(indexes(&path), ["log_key_revision"]);
+
+    let store = SqliteBackend::open(&path).await.unwrap();
+    assert_eq!(store.get("/a").await.unwrap(), Some(a));
+    store.close().await;
+    assert!(indexes(&path).is_empty(), "the unused index is dropped");
+}
+
+#[tokio::test]
 async fn a_compaction_survives_reopening_and_a_deleted_key_stays_deleted() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("store.db");

@@ -22,7 +22,10 @@ CREATE TABLE IF NOT EXISTS log (
     prev_revision   INTEGER NOT NULL,
     deleted         INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS log_key_revision ON log (key, revision);
+-- Earlier versions kept an index on (key, revision) that no query reads (loading scans by
+-- revision, watches replay a revision range, compaction deletes by revision); it only cost
+-- every write an index page.
+DROP INDEX IF EXISTS log_key_revision;
 CREATE TABLE IF NOT EXISTS meta (
     name  TEXT    PRIMARY KEY,
     value INTEGER NOT NULL
