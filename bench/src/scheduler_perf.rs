@@ -353,14 +353,21 @@ async fn wait_scheduled(
     loop {
         poll.tick().await;
         let now = Instant::now();
-        let scheduled = counted(port, churn).await?.saturating_sub(base);
+        if start.elapsed() > timeout {
+            bail!("fewer than {measured} pods scheduled after {timeout:?}");
+        }
+        // A scrape that fails (the scheduler busy) is simply not a sample.
+        let Ok(count) = counted(port, churn).await else {
+            continue;
+        };
+        let scheduled = count.saturating_sub(base);
         if now >= next_sample {
             next_sample += SAMPLE_INTERVAL;
             match last {
                 _ if scheduled == 0 => {}
                 None => last = Some((scheduled, now)),
-                Some((count, at)) if scheduled > count => {
-                    samples.push((scheduled - count) as f64 / (now - at).as_secs_f64());
+                Some((before, at)) if scheduled > before => {
+                    samples.push((scheduled - before) as f64 / (now - at).as_secs_f64());
                     last = Some((scheduled, now));
                 }
                 Some(_) => {}
@@ -368,9 +375,6 @@ async fn wait_scheduled(
         }
         if scheduled >= measured {
             return Ok((samples, start.elapsed()));
-        }
-        if start.elapsed() > timeout {
-            bail!("only {scheduled} of {measured} pods scheduled after {timeout:?}");
         }
     }
 }
