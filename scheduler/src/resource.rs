@@ -13,6 +13,10 @@ pub const DEFAULT_MILLI_CPU_REQUEST: i64 = 100;
 pub const DEFAULT_MEMORY_REQUEST: i64 = 200 * 1024 * 1024;
 
 /// An amount of every resource the scheduler accounts for.
+///
+/// Laid out in declaration order, the numbers before the map, so a node's requests and
+/// allocatable resources put what the filters read every cycle in adjacent words.
+#[repr(C)]
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Resource {
     /// CPU in millicores.

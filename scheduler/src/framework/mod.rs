@@ -15,8 +15,8 @@ use k8s_openapi::api::core::v1::Pod;
 
 pub use fit_error::FitError;
 pub use node_info::{
-    HostPort, NodeInfo, NodeSummary, PodInfo, has_affinity, has_required_anti_affinity, host_ports,
-    next_node_generation, pod_key,
+    HostPort, NodeInfo, NodeSummary, NonZeroRequested, PodInfo, has_affinity,
+    has_required_anti_affinity, host_ports, next_node_generation, pod_key,
 };
 pub use runtime::{Framework, NodeToStatus, Nominator, ScheduleResult, num_feasible_nodes_to_find};
 

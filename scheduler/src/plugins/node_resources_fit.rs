@@ -244,7 +244,7 @@ pub fn new(handle: &Handle) -> PluginSet {
 /// `Insufficient <resource>` for each resource that is short. Empty when it fits.
 pub fn insufficient_resources(requests: &Resource, node: &NodeInfo) -> Vec<String> {
     let mut reasons = Vec::new();
-    if node.pods.len() as i64 + 1 > node.allocatable.allowed_pod_number {
+    if node.pod_count() as i64 + 1 > node.allocatable.allowed_pod_number {
         reasons.push("Too many pods".to_string());
     }
     let (have, used) = (&node.allocatable, &node.requested);

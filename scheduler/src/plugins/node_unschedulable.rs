@@ -38,7 +38,7 @@ impl FilterPlugin for NodeUnschedulable {
         // The summary is read first: it sits beside the resources the next filters read,
         // while the Node object is elsewhere in memory.
         if !node.summary.unschedulable {
-            if node.node.is_none() {
+            if !node.summary.has_node {
                 return Status::new(Code::UnschedulableAndUnresolvable, ["node not found"]);
             }
             return Status::success();

@@ -115,7 +115,8 @@ impl PreFilterPlugin for PodTopologySpread {
 
 impl FilterPlugin for PodTopologySpread {
     fn filter(&self, state: &CycleState, pod: &Pod, info: &NodeInfo) -> Status {
-        if info.node.is_none() {
+        // The summary sits in the node info's first cache line; the Node object does not.
+        if !info.summary.has_node {
             return Status::new(Code::UnschedulableAndUnresolvable, ["node not found"]);
         }
         let Some(s) = state.read::<PreFilterState>(PRE_FILTER_STATE_KEY) else {

@@ -133,18 +133,19 @@ impl PreScorePlugin for PodTopologySpread {
 
 impl ScorePlugin for PodTopologySpread {
     fn score(&self, state: &CycleState, pod: &Pod, info: &NodeInfo) -> Result<i64, Status> {
-        let (Some(s), Some(node)) = (
-            state.read::<PreScoreState>(PRE_SCORE_STATE_KEY),
-            info.node.as_deref(),
-        ) else {
+        let Some(s) = state.read::<PreScoreState>(PRE_SCORE_STATE_KEY) else {
             return Ok(0);
         };
+        if !info.summary.has_node {
+            return Ok(0);
+        }
         if s.ignored_nodes.contains(info.name()) {
             return Ok(0);
         }
         let mut score = 0.0;
         for (i, c) in s.constraints.iter().enumerate() {
-            let Some(value) = node_label(node, &c.topology_key) else {
+            // Read from the node info (the zone is kept there), not the Node object.
+            let Some(value) = info.node_label(&c.topology_key) else {
                 continue;
             };
             let count = if c.topology_key == LABEL_HOSTNAME {
