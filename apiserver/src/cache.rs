@@ -40,6 +40,27 @@ impl CachedObject {
         serde_json::from_slice(&self.json).unwrap_or(Value::Null)
     }
 
+    /// What selectors need of this object (its JSON and revision left out), with the
+    /// selectable field `field` now `value`.
+    pub fn facts_with(&self, field: &str, value: &str) -> CachedObject {
+        CachedObject {
+            namespace: self.namespace.clone(),
+            name: self.name.clone(),
+            revision: 0,
+            json: Bytes::new(),
+            labels: self.labels.clone(),
+            fields: self
+                .fields
+                .iter()
+                .map(|(name, current)| {
+                    let current = if *name == field { value } else { current };
+                    (*name, current.to_string())
+                })
+                .collect(),
+            deleting: self.deleting,
+        }
+    }
+
     /// The value of a selectable field, name and namespace included.
     pub fn field(&self, name: &str) -> Option<&str> {
         match name {
@@ -228,6 +249,14 @@ impl WatchCache {
     /// `encoded.stored` under `key`; the store's event for that write then costs a copy, not a
     /// decode. `obj` is the object encoded (without its resourceVersion).
     pub fn expect_write(&self, r: &ResourceType, key: &str, encoded: &EncodedWrite, obj: &Value) {
+        if encoded.around_revision.is_some() {
+            self.expect_write_of(key, encoded, object_facts(r, obj));
+        }
+    }
+
+    /// [`WatchCache::expect_write`] with the object's selector facts already known (a
+    /// [`CachedObject`] without JSON or revision, as [`CachedObject::facts_with`] gives them).
+    pub fn expect_write_of(&self, key: &str, encoded: &EncodedWrite, facts: CachedObject) {
         let Some((before, after)) = &encoded.around_revision else {
             return;
         };
@@ -235,7 +264,7 @@ impl WatchCache {
             stored: encoded.stored.clone(),
             before: before.clone(),
             after: after.clone(),
-            object: object_facts(r, obj),
+            object: facts,
         };
         let mut map = self.pending.lock().expect("cache lock");
         if map.len() > 10_000 {
@@ -487,7 +516,7 @@ pub struct EncodedWrite {
 /// A resourceVersion no real one can equal, to find where the real one goes.
 const PLACEHOLDER: &str = "\u{1}ferrokube-resource-version\u{1}";
 /// [`PLACEHOLDER`] as a JSON string.
-const PLACEHOLDER_JSON: &[u8] = b"\"\\u0001ferrokube-resource-version\\u0001\"";
+pub(crate) const PLACEHOLDER_JSON: &[u8] = b"\"\\u0001ferrokube-resource-version\\u0001\"";
 /// The key the placeholder is the value of.
 const RESOURCE_VERSION_KEY: &[u8] = b"\"resourceVersion\":";
 
@@ -500,15 +529,24 @@ impl EncodedWrite {
         let json = serde_json::to_vec(obj);
         crate::objects::meta_mut(obj).remove("resourceVersion");
         let json = json?;
-        let Some(span) = resource_version_span(&json) else {
-            // Not found (cannot happen for a map): encode the stored form on its own.
-            let mut stored = serde_json::to_vec(obj)?;
-            stored.shrink_to_fit();
-            return Ok(EncodedWrite {
-                stored: Bytes::from(stored),
-                around_revision: None,
-            });
-        };
+        match Self::from_placeholder_json(json) {
+            Some(encoded) => Ok(encoded),
+            None => {
+                // Not found (cannot happen for a map): encode the stored form on its own.
+                let mut stored = serde_json::to_vec(obj)?;
+                stored.shrink_to_fit();
+                Ok(EncodedWrite {
+                    stored: Bytes::from(stored),
+                    around_revision: None,
+                })
+            }
+        }
+    }
+
+    /// Splits an object's JSON whose resourceVersion's value is [`PLACEHOLDER_JSON`] (None if
+    /// it is not there).
+    pub(crate) fn from_placeholder_json(json: Vec<u8>) -> Option<Self> {
+        let span = resource_version_span(&json)?;
         let (value_start, value_end) = (span.value_start, span.value_end);
         // The stored form: the whole `"resourceVersion":"..."` entry and one comma cut out.
         let (cut_start, cut_end) = if json[span.key_start - 1] == b',' {
@@ -522,7 +560,7 @@ impl EncodedWrite {
         stored.extend_from_slice(&json[..cut_start]);
         stored.extend_from_slice(&json[cut_end..]);
         let json = Bytes::from(json);
-        Ok(EncodedWrite {
+        Some(EncodedWrite {
             stored: Bytes::from(stored),
             around_revision: Some((json.slice(..value_start), json.slice(value_end..))),
         })

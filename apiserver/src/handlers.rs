@@ -11,7 +11,8 @@ use http::{HeaderMap, HeaderValue, Method, Response, header};
 use serde_json::{Value, json};
 
 use crate::Apiserver;
-use crate::cache::CachedObject;
+use crate::binding::Bound;
+use crate::cache::{CachedObject, EncodedWrite, PLACEHOLDER_JSON};
 use crate::decode::{self, FieldValidation};
 use crate::http::{Body, json_response};
 use crate::objects::{DeleteOptions, WriteOptions, meta_mut, meta_str};
@@ -846,7 +847,37 @@ impl Apiserver {
                 vec![crate::strategy::required("target.name")],
             ));
         }
-        let (mut pod, rv) = self.objects.current(r, namespace, name).await?;
+        let cached = self.objects.cached(r, namespace, name).await?;
+        let rv = cached.revision;
+        let scheduled = json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": jiff::Timestamp::now().round(jiff::Unit::Second).map(|t| t.to_string()).unwrap_or_default()});
+        // The cached JSON spliced in place; the decoded pod for shapes that splicing leaves alone.
+        match crate::binding::bind_json(&cached.json, &node, &scheduled, PLACEHOLDER_JSON) {
+            Some(Bound::Deleting) => {
+                return Err(ApiError::conflict_because(
+                    r.group_resource(),
+                    name,
+                    "pod is being deleted, cannot be assigned to a host",
+                ));
+            }
+            Some(Bound::Assigned(existing)) => {
+                return Err(ApiError::conflict_because(
+                    r.group_resource(),
+                    name,
+                    &format!("pod {name} is already assigned to node \"{existing}\""),
+                ));
+            }
+            Some(Bound::Json(json)) => {
+                // The placeholder is found unless the pod's own strings imitate it.
+                if let Some(encoded) = EncodedWrite::from_placeholder_json(json) {
+                    self.objects
+                        .bind_encoded(r, &cached, &node, encoded, rv)
+                        .await?;
+                    return Ok(bound_response());
+                }
+            }
+            None => {}
+        }
+        let mut pod = cached.value();
         if pod.pointer("/metadata/deletionTimestamp").is_some() {
             return Err(ApiError::conflict_because(
                 r.group_resource(),
@@ -866,7 +897,6 @@ impl Apiserver {
             ));
         }
         pod["spec"]["nodeName"] = json!(node);
-        let scheduled = json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": jiff::Timestamp::now().round(jiff::Unit::Second).map(|t| t.to_string()).unwrap_or_default()});
         // The PodScheduled condition replaces any earlier one, in place in the pod read.
         match pod["status"]["conditions"].as_array_mut() {
             Some(conditions) => {
@@ -878,7 +908,7 @@ impl Apiserver {
         }
         // Binding writes spec.nodeName and status together, bypassing the spec-immutability rules.
         self.objects.bind(r, namespace, name, pod, rv).await?;
-        Ok(json_response(201, serde_json::to_vec(&json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201})).unwrap_or_default()))
+        Ok(bound_response())
     }
 
     async fn update_namespace_finalizers(
@@ -904,6 +934,15 @@ impl Apiserver {
         let ns = meta_str(created, "name").to_string();
         self.populate_namespace(&ns).await;
     }
+}
+
+/// The answer to a binding, encoded once: a `Success` Status with code 201.
+const BOUND_STATUS: &[u8] =
+    br#"{"apiVersion":"v1","code":201,"kind":"Status","metadata":{},"status":"Success"}"#;
+
+/// The answer to a binding.
+fn bound_response() -> Response<Body> {
+    json_response(201, Bytes::from_static(BOUND_STATUS))
 }
 
 /// The `autoscaling/v1` Scale of a scalable object.
@@ -938,5 +977,16 @@ fn default_manager(user_agent: &str) -> String {
         "unknown".into()
     } else {
         program.chars().take(128).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_binding_answer_is_the_status_upstream_encodes() {
+        let expected = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201});
+        assert_eq!(BOUND_STATUS, serde_json::to_vec(&expected).unwrap());
     }
 }

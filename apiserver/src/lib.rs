@@ -8,6 +8,7 @@
 
 pub mod allocator;
 pub mod apply;
+pub mod binding;
 pub mod bootstraptoken;
 pub mod cache;
 pub mod decode;

@@ -11,7 +11,7 @@ use serde_json::{Map, Value, json};
 use tracing::debug;
 
 use crate::allocator::Allocator;
-use crate::cache::{EncodedWrite, WatchCache};
+use crate::cache::{CachedObject, EncodedWrite, WatchCache};
 use crate::registry::{Registry, ResourceType};
 use crate::status::{ApiError, StatusCause};
 use crate::strategy::{self, pod};
@@ -336,6 +336,19 @@ impl Objects {
             Some(obj) => Ok((obj.value(), obj.revision)),
             None => Err(ApiError::not_found(r.group_resource(), name)),
         }
+    }
+
+    /// The current object as the cache holds it (after it has caught up with the store).
+    pub async fn cached(
+        &self,
+        r: &ResourceType,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Arc<CachedObject>, ApiError> {
+        self.sync_cache().await?;
+        self.cache
+            .get(r, namespace, name)
+            .ok_or_else(|| ApiError::not_found(r.group_resource(), name))
     }
 
     /// Waits until the cache reflects every acknowledged write.
@@ -750,6 +763,38 @@ impl Objects {
         let key = r.key(namespace, name);
         self.store_update(r, &key, name, &mut new, rv).await?;
         Ok(new)
+    }
+
+    /// Stores a binding as [`Objects::bind`] does, from the bound pod's JSON as
+    /// [`crate::binding::bind_json`] spliced it out of `previous` (the cached pod read at
+    /// `rv`), encoded for the write: of its selectable fields only `spec.nodeName` changed, to
+    /// `node`.
+    pub async fn bind_encoded(
+        &self,
+        r: &ResourceType,
+        previous: &CachedObject,
+        node: &str,
+        encoded: EncodedWrite,
+        rv: i64,
+    ) -> Result<(), ApiError> {
+        let name = &previous.name;
+        let key = r.key(&previous.namespace, name);
+        let node_name = r
+            .strategy
+            .field_value(&json!({"spec": {"nodeName": node}}), "spec.nodeName")
+            .unwrap_or_default();
+        self.cache.expect_write_of(
+            &key,
+            &encoded,
+            previous.facts_with("spec.nodeName", &node_name),
+        );
+        match self.backend.update(&key, encoded.stored.clone(), rv).await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                self.cache.forget_write(&key, &encoded.stored);
+                Err(storage_error(r, name, e))
+            }
+        }
     }
 
     /// `namespaces/<name>/finalize`: only `spec.finalizers` changes; a terminating namespace

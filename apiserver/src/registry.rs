@@ -206,7 +206,10 @@ pub fn builtin() -> Vec<ResourceType> {
 /// The registry: resources by (group, version, plural) plus lookup helpers.
 pub struct Registry {
     resources: Vec<ResourceType>,
-    by_path: HashMap<(String, String, String), usize>,
+    /// By group, version and plural.
+    by_path: HashMap<(&'static str, &'static str, &'static str), usize>,
+    /// By group and plural: the first resource registered (what a storage key names).
+    by_key: HashMap<(&'static str, &'static str), usize>,
 }
 
 impl Registry {
@@ -216,24 +219,23 @@ impl Registry {
         let by_path = resources
             .iter()
             .enumerate()
-            .map(|(i, r)| {
-                (
-                    (
-                        r.group.to_string(),
-                        r.version.to_string(),
-                        r.plural.to_string(),
-                    ),
-                    i,
-                )
-            })
+            .map(|(i, r)| ((r.group, r.version, r.plural), i))
             .collect();
-        Registry { resources, by_path }
+        let mut by_key = HashMap::new();
+        for (i, r) in resources.iter().enumerate() {
+            by_key.entry((r.group, r.plural)).or_insert(i);
+        }
+        Registry {
+            resources,
+            by_path,
+            by_key,
+        }
     }
 
     /// Finds a resource by group, version and plural.
     pub fn lookup(&self, group: &str, version: &str, plural: &str) -> Option<&ResourceType> {
         self.by_path
-            .get(&(group.to_string(), version.to_string(), plural.to_string()))
+            .get(&(group, version, plural))
             .map(|&i| &self.resources[i])
     }
 
@@ -244,9 +246,9 @@ impl Registry {
         let group = parts.next()?;
         let plural = parts.next()?;
         let group = if group == "core" { "" } else { group };
-        self.resources
-            .iter()
-            .find(|r| r.group == group && r.plural == plural)
+        self.by_key
+            .get(&(group, plural))
+            .map(|&i| &self.resources[i])
     }
 
     /// Every resource, in registration order.
@@ -274,5 +276,50 @@ impl Registry {
 impl Default for Registry {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_storage_key_names_the_first_resource_registered_for_its_group_and_plural() {
+        let registry = Registry::new();
+        let first = |group: &str, plural: &str| {
+            registry
+                .all()
+                .iter()
+                .find(|r| r.group == group && r.plural == plural)
+                .map(|r| (r.group, r.version, r.plural))
+        };
+        for (key, group, plural) in [
+            ("/registry/core/pods/default/a", "", "pods"),
+            (
+                "/registry/events.k8s.io/events/default/e",
+                "events.k8s.io",
+                "events",
+            ),
+            ("/registry/core/events/default/e", "", "events"),
+            (
+                "/registry/apps/deployments/default/d",
+                "apps",
+                "deployments",
+            ),
+            ("/registry/core/nodes/n", "", "nodes"),
+        ] {
+            let found = registry
+                .for_key(key)
+                .map(|r| (r.group, r.version, r.plural));
+            assert_eq!(found, first(group, plural), "{key}");
+            assert!(found.is_some(), "{key}");
+        }
+        assert!(registry.for_key("/registry/core/nothings/x").is_none());
+        assert!(registry.for_key("/elsewhere/core/pods/x").is_none());
+        assert_eq!(
+            registry.lookup("apps", "v1", "deployments").map(|r| r.kind),
+            Some("Deployment")
+        );
+        assert!(registry.lookup("apps", "v9", "deployments").is_none());
     }
 }

@@ -6,6 +6,7 @@ use std::cmp::Ordering;
 
 use serde_json::{Map, Value, json};
 
+use super::created;
 use super::path::{PathElement, path_string};
 use super::set::FieldSet;
 use super::typed::{Type, Typer};
@@ -90,20 +91,30 @@ impl ManagedFieldsEntry {
     }
 
     fn to_json(&self) -> Value {
-        let mut out = json!({
-            "manager": self.manager,
-            "operation": self.operation.as_str(),
-            "apiVersion": self.api_version,
-            "fieldsType": "FieldsV1",
-            "fieldsV1": self.fields.to_fields_v1(),
-        });
+        self.to_json_with(self.fields.to_fields_v1())
+    }
+
+    /// The entry as JSON with `fields_v1` as its field set, already encoded.
+    fn to_json_with(&self, fields_v1: Value) -> Value {
+        let mut out = Map::new();
+        out.insert("manager".into(), Value::String(self.manager.clone()));
+        out.insert(
+            "operation".into(),
+            Value::String(self.operation.as_str().into()),
+        );
+        out.insert("apiVersion".into(), Value::String(self.api_version.clone()));
+        out.insert("fieldsType".into(), Value::String("FieldsV1".into()));
+        out.insert("fieldsV1".into(), fields_v1);
         if let Some(time) = &self.time {
-            out["time"] = json!(time);
+            out.insert("time".into(), Value::String(time.clone()));
         }
         if !self.subresource.is_empty() {
-            out["subresource"] = json!(self.subresource);
+            out.insert(
+                "subresource".into(),
+                Value::String(self.subresource.clone()),
+            );
         }
-        out
+        Value::Object(out)
     }
 
     fn from_json(value: &Value) -> Result<Self, ApplyError> {
@@ -224,7 +235,11 @@ fn metadata(value: &Value) -> Option<&Map<String, Value>> {
 }
 
 fn set_managed_fields(object: &mut Value, entries: &[ManagedFieldsEntry]) {
-    let encoded = encode(entries);
+    set_encoded_managed_fields(object, encode(entries));
+}
+
+/// Sets `metadata.managedFields` to `encoded` entries (removed when there are none).
+fn set_encoded_managed_fields(object: &mut Value, encoded: Value) {
     if !object.get("metadata").is_some_and(Value::is_object) {
         object["metadata"] = json!({});
     }
@@ -361,6 +376,99 @@ impl<'a> FieldManager<'a> {
     /// removed fields leave everyone. `new`'s own `managedFields` are used when it carries
     /// some (a client may rewrite them), else `old`'s.
     pub fn update(
+        &self,
+        old: Option<&Value>,
+        new: &mut Value,
+        manager: &str,
+        now: &str,
+    ) -> Result<(), ApplyError> {
+        let requested = metadata(new)
+            .and_then(|m| m.get("managedFields"))
+            .filter(|m| m.as_array().is_some_and(|a| !a.is_empty()));
+        if old.is_none() && requested.is_none() {
+            return self.record_create(new, manager, now);
+        }
+        self.update_by_comparison(old, new, manager, now)
+    }
+
+    /// [`FieldManager::update`] for a create that brings no `managedFields`: every field of
+    /// the new object becomes the manager's, written straight as FieldsV1 (see
+    /// [`created`](super::created)) rather than compared with an empty object.
+    fn record_create(&self, new: &mut Value, manager: &str, now: &str) -> Result<(), ApplyError> {
+        let fields = self.created_fields(new)?;
+        let mut entries = Vec::new();
+        if !fields.is_empty() {
+            let mine = ManagedFieldsEntry {
+                manager: manager.to_string(),
+                operation: Operation::Update,
+                api_version: self.api_version.clone(),
+                time: Some(now.to_string()),
+                subresource: self.subresource.clone(),
+                fields: FieldSet::new(),
+            };
+            entries.push(mine.to_json_with(Value::Object(fields)));
+        }
+        set_encoded_managed_fields(new, Value::Array(entries));
+        Ok(())
+    }
+
+    /// The FieldsV1 of everything `new` sets, as this endpoint owns it: what
+    /// [`FieldManager::compare`] finds added to an empty object, filtered and encoded. Like
+    /// the comparison, it fails on a map-list item without its key anywhere in the object,
+    /// the parts this endpoint does not own included.
+    fn created_fields(&self, new: &Value) -> Result<Map<String, Value>, ApplyError> {
+        let mut out = Map::new();
+        let Value::Object(object) = new else {
+            return Ok(out);
+        };
+        if !self.root.is_granular_object() {
+            return Ok(out);
+        }
+        let mut walk = created::Walk::new(&self.typer);
+        for (name, child) in object {
+            if child.is_null() {
+                continue;
+            }
+            let owned = match name.as_str() {
+                "apiVersion" | "kind" => false,
+                "status" => self.scope != Scope::AllButStatus,
+                _ => self.scope != Scope::Status,
+            };
+            let encoded = match (name.as_str(), child) {
+                ("metadata", Value::Object(meta)) => {
+                    let (ty, _) = self.typer.field(self.root, name);
+                    if ty.is_granular_object() {
+                        // The bookkeeping fields are not compared; the rest of the stripped
+                        // ones are owned by no one, though what is below them may be.
+                        let mut children =
+                            walk.fields(meta, ty, &["managedFields", "resourceVersion"])?;
+                        for stripped in STRIPPED_METADATA {
+                            let key = format!("f:{stripped}");
+                            if let Some(encoded) = children.remove(&key).and_then(created::demote) {
+                                children.insert(key, encoded);
+                            }
+                        }
+                        (!children.is_empty()).then_some(Value::Object(children))
+                    } else {
+                        // A leaf: `metadata` itself, which no one owns.
+                        None
+                    }
+                }
+                // Not an object: a leaf, which the filter drops as it drops `metadata`.
+                ("metadata", _) => walk
+                    .field(name, child, self.root)?
+                    .and_then(created::demote),
+                _ => walk.field(name, child, self.root)?,
+            };
+            if let Some(encoded) = encoded.filter(|_| owned) {
+                out.insert(format!("f:{name}"), encoded);
+            }
+        }
+        Ok(out)
+    }
+
+    /// [`FieldManager::update`] by comparing `old` (None: an empty object) with `new`.
+    pub(crate) fn update_by_comparison(
         &self,
         old: Option<&Value>,
         new: &mut Value,

@@ -8,6 +8,7 @@
 //! [`FieldSet`]s of [`PathElement`]s, encoded as FieldsV1. Types come from the OpenAPI
 //! definitions ([`crate::patch::OpenApiSchemas`]) and the built-in [`crate::extensions`] table.
 
+mod created;
 mod managers;
 mod path;
 mod set;

@@ -12,8 +12,44 @@ fn schemas() -> OpenApiSchemas {
     let mut generator = schemars::generate::SchemaSettings::openapi3().into_generator();
     generator.subschema_for::<k8s_openapi::api::apps::v1::Deployment>();
     generator.subschema_for::<k8s_openapi::api::core::v1::ConfigMap>();
-    OpenApiSchemas::new(generator.take_definitions(true))
+    generator.subschema_for::<k8s_openapi::api::core::v1::Pod>();
+    generator.subschema_for::<k8s_openapi::api::core::v1::Event>();
+    generator.subschema_for::<k8s_openapi::api::events::v1::Event>();
+    let mut definitions = generator.take_definitions(true);
+    // A custom resource: a map of structs, a keyed list, a set and preserved unknown fields.
+    definitions.insert(
+        WIDGET.into(),
+        json!({"type": "object", "properties": {
+            "apiVersion": {"type": "string"},
+            "kind": {"type": "string"},
+            "metadata": {"$ref": "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"},
+            "spec": {"$ref": "#/components/schemas/example.com.v1.WidgetSpec"},
+            "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}
+        }}),
+    );
+    definitions.insert(
+        "example.com.v1.WidgetSpec".into(),
+        json!({"type": "object", "properties": {
+            "parts": {"type": "object", "additionalProperties": {"$ref": "#/components/schemas/example.com.v1.Part"}},
+            "items": {"type": "array", "items": {"$ref": "#/components/schemas/example.com.v1.Part"},
+                "x-kubernetes-patch-strategy": "merge", "x-kubernetes-patch-merge-key": "name"},
+            "tags": {"type": "array", "items": {"type": "string"}, "x-kubernetes-patch-strategy": "merge"},
+            "extra": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}
+        }}),
+    );
+    definitions.insert(
+        "example.com.v1.Part".into(),
+        json!({"type": "object", "properties": {
+            "name": {"type": "string"},
+            "size": {"type": "integer"},
+            "labels": {"type": "object", "additionalProperties": {"type": "string"}}
+        }}),
+    );
+    OpenApiSchemas::new(definitions)
 }
+
+const POD: &str = "io.k8s.api.core.v1.Pod";
+const WIDGET: &str = "example.com.v1.Widget";
 
 fn deployments(schemas: &OpenApiSchemas) -> FieldManager<'_> {
     FieldManager::new(schemas, DEPLOYMENT, "apps/v1", None, true)
@@ -394,5 +430,217 @@ fn leaving_out_every_owned_metadata_field_keeps_the_metadata() {
             .get("labels")
             .is_none_or(|l| l == &json!({})),
         "{after}"
+    );
+}
+
+/// Records a create of `object` through `fm` both ways, the direct path and the comparison
+/// with an empty object, and asserts the two objects come out byte for byte the same.
+fn assert_create_matches_comparison(fm: &FieldManager<'_>, object: &Value) -> Value {
+    let (mut direct, mut compared) = (object.clone(), object.clone());
+    let now = "2025-01-01T00:00:00Z";
+    let direct_result = fm.update(None, &mut direct, "creator", now);
+    let compared_result = fm.update_by_comparison(None, &mut compared, "creator", now);
+    assert_eq!(direct_result.is_ok(), compared_result.is_ok(), "{object}");
+    assert_eq!(
+        serde_json::to_string(&direct).unwrap(),
+        serde_json::to_string(&compared).unwrap(),
+        "for {object}"
+    );
+    direct
+}
+
+fn pod() -> Value {
+    json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": "web-0", "namespace": "default", "uid": "u-1", "generateName": "web-",
+            "creationTimestamp": "2025-01-01T00:00:00Z", "resourceVersion": "7", "generation": 1,
+            "labels": {"app": "web", "tier": ""}, "annotations": {},
+            "finalizers": ["a", "b", "a"],
+            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web",
+                "uid": "rs-1", "controller": true}],
+            "managedFields": []
+        },
+        "spec": {
+            "containers": [
+                {"name": "web", "image": "nginx", "args": ["-g", "daemon off;"],
+                    "ports": [{"containerPort": 80}, {"containerPort": 53, "protocol": "UDP", "name": "dns"}],
+                    "env": [{"name": "A", "value": "1"}, {"name": "B", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}],
+                    "resources": {"requests": {"cpu": "100m", "memory": "500Mi"}, "limits": {}},
+                    "volumeMounts": [{"name": "data", "mountPath": "/data"}]},
+                {"name": "web", "image": "duplicate"},
+                {"name": "sidecar", "image": "busybox", "env": [], "securityContext": null}
+            ],
+            "volumes": [{"name": "data", "emptyDir": {}}],
+            "tolerations": [{"key": "k", "operator": "Exists"}],
+            "nodeSelector": {"disk": "ssd"},
+            "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [{"matchExpressions": [{"key": "zone", "operator": "In", "values": ["a"]}]}]}}},
+            "schedulerName": "default-scheduler",
+            "priority": 0,
+            "unknownField": {"nested": [1, 2]}
+        },
+        "status": {"phase": "Pending", "qosClass": "Burstable",
+            "conditions": [{"type": "PodScheduled", "status": "True", "lastProbeTime": null}]}
+    })
+}
+
+#[test]
+fn a_create_owns_every_field_of_a_pod_as_the_comparison_with_an_empty_pod_finds() {
+    let schemas = schemas();
+    let object = pod();
+    // The main resource (status has its own subresource), the status subresource, and another
+    // subresource, which owns everything.
+    for subresource in [None, Some("status"), Some("ephemeralcontainers")] {
+        let fm = FieldManager::new(&schemas, POD, "v1", subresource, true);
+        let created = assert_create_matches_comparison(&fm, &object);
+        assert_eq!(
+            created["metadata"]["managedFields"][0]["manager"],
+            "creator"
+        );
+    }
+    let fm = FieldManager::new(&schemas, POD, "v1", None, true);
+    let created = assert_create_matches_comparison(&fm, &object);
+    let fields = fields_of(&created, "creator");
+    assert_eq!(
+        fields["f:spec"]["f:containers"]["k:{\"name\":\"web\"}"]["f:ports"]["k:{\"containerPort\":80,\"protocol\":\"TCP\"}"],
+        json!({".": {}, "f:containerPort": {}})
+    );
+    assert!(fields.get("f:status").is_none());
+    assert!(fields["f:metadata"].get("f:name").is_none());
+}
+
+#[test]
+fn a_create_owns_every_field_of_an_event_as_the_comparison_finds() {
+    let schemas = schemas();
+    let core = json!({
+        "apiVersion": "v1", "kind": "Event",
+        "metadata": {"name": "web-0.1", "namespace": "default"},
+        "involvedObject": {"kind": "Pod", "namespace": "default", "name": "web-0", "uid": "u-1"},
+        "reason": "Scheduled", "message": "Successfully assigned default/web-0 to node-1",
+        "source": {"component": "default-scheduler"}, "type": "Normal", "count": 1,
+        "firstTimestamp": null, "reportingComponent": "default-scheduler", "reportingInstance": ""
+    });
+    let fm = FieldManager::new(&schemas, "io.k8s.api.core.v1.Event", "v1", None, false);
+    assert_create_matches_comparison(&fm, &core);
+    let events = json!({
+        "apiVersion": "events.k8s.io/v1", "kind": "Event",
+        "metadata": {"name": "web-0.1", "namespace": "default"},
+        "eventTime": "2025-01-01T00:00:00.000000Z", "action": "Binding", "reason": "Scheduled",
+        "regarding": {"kind": "Pod", "namespace": "default", "name": "web-0", "uid": "u-1"},
+        "note": "Successfully assigned default/web-0 to node-1", "type": "Normal",
+        "reportingController": "default-scheduler", "reportingInstance": "default-scheduler-x"
+    });
+    let fm = FieldManager::new(
+        &schemas,
+        "io.k8s.api.events.v1.Event",
+        "events.k8s.io/v1",
+        None,
+        false,
+    );
+    assert_create_matches_comparison(&fm, &events);
+}
+
+#[test]
+fn a_create_owns_every_field_of_a_configmap_as_the_comparison_finds() {
+    let schemas = schemas();
+    let fm = FieldManager::new(&schemas, CONFIGMAP, "v1", None, false);
+    for object in [
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a", "labels": {"x": "1"}}, "data": {"k": "v", "empty": ""}, "binaryData": {}}),
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}, "data": null, "immutable": false}),
+        // Nothing to own: the entry is left out.
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a", "resourceVersion": "3"}}),
+        json!({"kind": "ConfigMap"}),
+        json!({"metadata": "not an object", "data": {"k": "v"}}),
+        json!({"metadata": {"name": {"nested": "odd"}, "uid": {}}, "data": {"k": "v"}}),
+    ] {
+        assert_create_matches_comparison(&fm, &object);
+    }
+    let mut nothing = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}});
+    fm.update(None, &mut nothing, "creator", "2025-01-01T00:00:00Z")
+        .unwrap();
+    assert!(nothing["metadata"].get("managedFields").is_none());
+}
+
+#[test]
+fn a_create_owns_unknown_and_preserved_fields_as_the_comparison_finds() {
+    let schemas = schemas();
+    let widget = json!({
+        "apiVersion": "example.com/v1", "kind": "Widget",
+        "metadata": {"name": "w", "labels": {"a": "b"}},
+        "spec": {
+            "parts": {"left": {"name": "l", "size": 1, "labels": {"x": "y"}}, "right": {}, "none": null},
+            "items": [{"name": "one", "size": 1}, {"name": "two"}, {"name": "one", "size": 9}],
+            "tags": ["x", "y", "x"],
+            "extra": {"anything": {"deep": [{"a": 1}], "empty": {}, "nothing": null}},
+            "undeclared": {"a": [1, {"b": 2}]}
+        },
+        "status": {"ready": true, "counts": {"a": 1}},
+        "topLevelUnknown": [1, 2]
+    });
+    for subresource in [None, Some("status")] {
+        for status_subresource in [false, true] {
+            let fm = FieldManager::new(
+                &schemas,
+                WIDGET,
+                "example.com/v1",
+                subresource,
+                status_subresource,
+            );
+            assert_create_matches_comparison(&fm, &widget);
+        }
+    }
+    // A type the schemas do not know at all: everything deduced.
+    let fm = FieldManager::new(
+        &schemas,
+        "example.com.v1.Unknown",
+        "example.com/v1",
+        None,
+        false,
+    );
+    assert_create_matches_comparison(&fm, &widget);
+}
+
+#[test]
+fn a_create_with_a_keyed_item_missing_its_key_records_nothing_either_way() {
+    let schemas = schemas();
+    let mut object = pod();
+    object["spec"]["containers"][2]
+        .as_object_mut()
+        .unwrap()
+        .remove("name");
+    let fm = FieldManager::new(&schemas, POD, "v1", None, true);
+    let mut direct = object.clone();
+    assert!(
+        fm.update(None, &mut direct, "creator", "2025-01-01T00:00:00Z")
+            .is_err()
+    );
+    assert_eq!(direct, object);
+    // Even in a part this endpoint does not own.
+    let mut object = pod();
+    object["status"]["conditions"] = json!([{"status": "True"}]);
+    assert_create_matches_comparison(&fm, &object);
+    assert!(
+        fm.update(None, &mut object.clone(), "creator", "2025-01-01T00:00:00Z")
+            .is_err()
+    );
+}
+
+#[test]
+fn a_create_that_brings_managed_fields_keeps_using_the_comparison() {
+    let schemas = schemas();
+    let fm = FieldManager::new(&schemas, CONFIGMAP, "v1", None, false);
+    let requested = json!([{"manager": "other", "operation": "Update", "apiVersion": "v1",
+        "fieldsType": "FieldsV1", "fieldsV1": {"f:data": {"f:gone": {}}}}]);
+    let mut object = json!({"metadata": {"name": "a", "managedFields": requested}, "data": {"k": "v", "j": "w"}});
+    fm.update(None, &mut object, "creator", "2025-01-01T00:00:00Z")
+        .unwrap();
+    // The requested entry keeps what the new object does not set.
+    let entries = entries(&object);
+    assert_eq!(entries.len(), 2, "{object}");
+    assert_eq!(
+        fields_of(&object, "other"),
+        json!({"f:data": {"f:gone": {}}})
     );
 }
