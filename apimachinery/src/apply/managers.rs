@@ -398,14 +398,7 @@ impl<'a> FieldManager<'a> {
         let fields = self.created_fields(new)?;
         let mut entries = Vec::new();
         if !fields.is_empty() {
-            let mine = ManagedFieldsEntry {
-                manager: manager.to_string(),
-                operation: Operation::Update,
-                api_version: self.api_version.clone(),
-                time: Some(now.to_string()),
-                subresource: self.subresource.clone(),
-                fields: FieldSet::new(),
-            };
+            let mine = self.updater(manager, now);
             entries.push(mine.to_json_with(Value::Object(fields)));
         }
         set_encoded_managed_fields(new, Value::Array(entries));
@@ -494,14 +487,7 @@ impl<'a> FieldManager<'a> {
         } else {
             modified.union(&added)
         };
-        let mut mine = ManagedFieldsEntry {
-            manager: manager.to_string(),
-            operation: Operation::Update,
-            api_version: self.api_version.clone(),
-            time: Some(now.to_string()),
-            subresource: self.subresource.clone(),
-            fields: FieldSet::new(),
-        };
+        let mut mine = self.updater(manager, now);
         let id = mine.identifier();
         let mut previous = None;
         for entry in &mut entries {
@@ -545,6 +531,18 @@ impl<'a> FieldManager<'a> {
             walk::prune(&self.typer, &mut merged, self.root, &last.fields, &kept);
         }
         Ok(merged)
+    }
+
+    /// An empty Update entry of `manager` at `now` through this endpoint.
+    fn updater(&self, manager: &str, now: &str) -> ManagedFieldsEntry {
+        ManagedFieldsEntry {
+            manager: manager.to_string(),
+            operation: Operation::Update,
+            api_version: self.api_version.clone(),
+            time: Some(now.to_string()),
+            subresource: self.subresource.clone(),
+            fields: FieldSet::new(),
+        }
     }
 
     fn applier(&self, manager: &str) -> ManagedFieldsEntry {
