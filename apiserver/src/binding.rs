@@ -22,6 +22,15 @@ pub enum Bound {
     Deleting,
     /// The pod is already assigned to this node.
     Assigned(String),
+    /// The pod has `spec.schedulingGates`.
+    Gated,
+    /// The pod's `metadata.uid` is not the binding's.
+    OtherUid {
+        /// The binding's.
+        precondition: String,
+        /// The pod's.
+        actual: String,
+    },
 }
 
 /// One entry of a JSON object: its key (unescaped) and the span of its value.
@@ -31,8 +40,15 @@ struct Entry<'a> {
 }
 
 /// Binds the pod whose cached JSON is `json` to `node` with `scheduled` as its PodScheduled
-/// condition (replacing any earlier one); None when its shape is not the expected one.
-pub fn bind_json(json: &[u8], node: &str, scheduled: &Value, placeholder: &[u8]) -> Option<Bound> {
+/// condition (replacing any earlier one), when its uid is `uid` (if given); None when its
+/// shape is not the expected one.
+pub fn bind_json(
+    json: &[u8],
+    node: &str,
+    scheduled: &Value,
+    placeholder: &[u8],
+    uid: Option<&str>,
+) -> Option<Bound> {
     let top = entries(json, 0..json.len())?;
     let field = |entries: &[Entry<'_>], name: &str| {
         entries
@@ -42,6 +58,18 @@ pub fn bind_json(json: &[u8], node: &str, scheduled: &Value, placeholder: &[u8])
     };
     let metadata = field(&top, "metadata")?;
     let meta = entries(json, metadata.clone())?;
+    if let Some(uid) = uid {
+        let actual: String = match field(&meta, "uid") {
+            Some(span) => serde_json::from_slice(&json[span]).ok()?,
+            None => String::new(),
+        };
+        if actual != uid {
+            return Some(Bound::OtherUid {
+                precondition: uid.to_string(),
+                actual,
+            });
+        }
+    }
     if field(&meta, "deletionTimestamp").is_some() {
         return Some(Bound::Deleting);
     }
@@ -53,6 +81,11 @@ pub fn bind_json(json: &[u8], node: &str, scheduled: &Value, placeholder: &[u8])
         if let Some(existing) = existing.as_str().filter(|s| !s.is_empty()) {
             return Some(Bound::Assigned(existing.to_string()));
         }
+    }
+    if field(&spec_entries, "schedulingGates")
+        .is_some_and(|gates| !matches!(&json[gates], b"[]" | b"null"))
+    {
+        return Some(Bound::Gated);
     }
     let status_entries = match field(&top, "status") {
         Some(status) => Some(entries(json, status)?),
@@ -306,7 +339,7 @@ mod tests {
         ];
         for pod in pods {
             let json = serde_json::to_vec(&pod).unwrap();
-            let bound = bind_json(&json, "node-1", &scheduled(), PLACEHOLDER);
+            let bound = bind_json(&json, "node-1", &scheduled(), PLACEHOLDER, None);
             let expected = by_value(&pod, "node-1", &scheduled());
             match bound {
                 Some(Bound::Json(bytes)) => assert_eq!(
@@ -323,14 +356,33 @@ mod tests {
         let deleting = json!({"metadata": {"resourceVersion": "1", "deletionTimestamp": "2025-01-01T00:00:00Z"}, "spec": {"nodeName": "x"}});
         let json = serde_json::to_vec(&deleting).unwrap();
         assert_eq!(
-            bind_json(&json, "n", &scheduled(), PLACEHOLDER),
+            bind_json(&json, "n", &scheduled(), PLACEHOLDER, None),
             Some(Bound::Deleting)
         );
         let assigned = json!({"metadata": {"resourceVersion": "1"}, "spec": {"nodeName": "x"}});
         let json = serde_json::to_vec(&assigned).unwrap();
         assert_eq!(
-            bind_json(&json, "n", &scheduled(), PLACEHOLDER),
+            bind_json(&json, "n", &scheduled(), PLACEHOLDER, None),
             Some(Bound::Assigned("x".into()))
+        );
+        let gated = json!({"metadata": {"resourceVersion": "1"}, "spec": {"schedulingGates": [{"name": "g"}]}});
+        let json = serde_json::to_vec(&gated).unwrap();
+        assert_eq!(
+            bind_json(&json, "n", &scheduled(), PLACEHOLDER, None),
+            Some(Bound::Gated)
+        );
+        let ungated = json!({"metadata": {"resourceVersion": "1", "uid": "u1"}, "spec": {"schedulingGates": []}});
+        let json = serde_json::to_vec(&ungated).unwrap();
+        assert!(matches!(
+            bind_json(&json, "n", &scheduled(), PLACEHOLDER, Some("u1")),
+            Some(Bound::Json(_))
+        ));
+        assert_eq!(
+            bind_json(&json, "n", &scheduled(), PLACEHOLDER, Some("u2")),
+            Some(Bound::OtherUid {
+                precondition: "u2".into(),
+                actual: "u1".into()
+            })
         );
         for odd in [
             json!({"metadata": {"resourceVersion": "1"}}),
@@ -341,13 +393,13 @@ mod tests {
         ] {
             let json = serde_json::to_vec(&odd).unwrap();
             assert_eq!(
-                bind_json(&json, "n", &scheduled(), PLACEHOLDER),
+                bind_json(&json, "n", &scheduled(), PLACEHOLDER, None),
                 None,
                 "{odd}"
             );
         }
         assert_eq!(
-            bind_json(b"{\"metadata\": {}}", "n", &scheduled(), PLACEHOLDER),
+            bind_json(b"{\"metadata\": {}}", "n", &scheduled(), PLACEHOLDER, None),
             None
         );
     }

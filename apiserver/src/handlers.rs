@@ -847,56 +847,88 @@ impl Apiserver {
                 vec![crate::strategy::required("target.name")],
             ));
         }
+        // The binding's uid and resourceVersion are preconditions on the pod, and its
+        // annotations are merged into the pod's (upstream's BindingREST).
+        let meta = binding.get("metadata");
+        let given = |field: &str| {
+            meta.and_then(|m| m.get(field))
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+        };
+        let (uid, precondition_rv) = (given("uid"), given("resourceVersion"));
+        let annotations = meta
+            .and_then(|m| m.get("annotations"))
+            .and_then(Value::as_object)
+            .filter(|a| !a.is_empty());
         let cached = self.objects.cached(r, namespace, name).await?;
         let rv = cached.revision;
+        if let Some(want) = precondition_rv.filter(|want| *want != rv.to_string()) {
+            return Err(ApiError::conflict_because(
+                r.group_resource(),
+                name,
+                &format!(
+                    "Precondition failed: ResourceVersion in precondition: {want}, ResourceVersion in object meta: {rv}"
+                ),
+            ));
+        }
         let scheduled = json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": jiff::Timestamp::now().round(jiff::Unit::Second).map(|t| t.to_string()).unwrap_or_default()});
-        // The cached JSON spliced in place; the decoded pod for shapes that splicing leaves alone.
-        match crate::binding::bind_json(&cached.json, &node, &scheduled, PLACEHOLDER_JSON) {
-            Some(Bound::Deleting) => {
-                return Err(ApiError::conflict_because(
-                    r.group_resource(),
-                    name,
-                    "pod is being deleted, cannot be assigned to a host",
-                ));
+        // The cached JSON spliced in place when there are no annotations to merge; the
+        // decoded pod otherwise, and for shapes that splicing leaves alone.
+        let spliced = match annotations {
+            None => {
+                crate::binding::bind_json(&cached.json, &node, &scheduled, PLACEHOLDER_JSON, uid)
             }
-            Some(Bound::Assigned(existing)) => {
-                return Err(ApiError::conflict_because(
-                    r.group_resource(),
-                    name,
-                    &format!("pod {name} is already assigned to node \"{existing}\""),
-                ));
-            }
-            Some(Bound::Json(json)) => {
-                // The placeholder is found unless the pod's own strings imitate it.
-                if let Some(encoded) = EncodedWrite::from_placeholder_json(json) {
+            Some(_) => None,
+        };
+        let mut pod = match spliced {
+            Some(Bound::Json(json)) => match EncodedWrite::from_placeholder_json(json) {
+                Some(encoded) => {
                     self.objects
                         .bind_encoded(r, &cached, &node, encoded, rv)
                         .await?;
                     return Ok(bound_response());
                 }
-            }
-            None => {}
+                // The placeholder is found unless the pod's own strings imitate it.
+                None => cached.value(),
+            },
+            Some(refused) => return Err(binding_refused(r, name, refused)),
+            None => cached.value(),
+        };
+        let actual_uid = pod.pointer("/metadata/uid").and_then(Value::as_str);
+        if let Some(uid) = uid.filter(|uid| Some(*uid) != actual_uid) {
+            let refused = Bound::OtherUid {
+                precondition: uid.to_string(),
+                actual: actual_uid.unwrap_or_default().to_string(),
+            };
+            return Err(binding_refused(r, name, refused));
         }
-        let mut pod = cached.value();
         if pod.pointer("/metadata/deletionTimestamp").is_some() {
-            return Err(ApiError::conflict_because(
-                r.group_resource(),
-                name,
-                "pod is being deleted, cannot be assigned to a host",
-            ));
+            return Err(binding_refused(r, name, Bound::Deleting));
         }
         if let Some(existing) = pod
             .pointer("/spec/nodeName")
             .and_then(Value::as_str)
             .filter(|s| !s.is_empty())
         {
-            return Err(ApiError::conflict_because(
-                r.group_resource(),
-                name,
-                &format!("pod {name} is already assigned to node \"{existing}\""),
-            ));
+            return Err(binding_refused(r, name, Bound::Assigned(existing.into())));
+        }
+        if pod
+            .pointer("/spec/schedulingGates")
+            .and_then(Value::as_array)
+            .is_some_and(|gates| !gates.is_empty())
+        {
+            return Err(binding_refused(r, name, Bound::Gated));
         }
         pod["spec"]["nodeName"] = json!(node);
+        if let Some(annotations) = annotations {
+            let meta = meta_mut(&mut pod);
+            if !meta.get("annotations").is_some_and(Value::is_object) {
+                meta.insert("annotations".into(), json!({}));
+            }
+            if let Some(Value::Object(into)) = meta.get_mut("annotations") {
+                into.extend(annotations.iter().map(|(k, v)| (k.clone(), v.clone())));
+            }
+        }
         // The PodScheduled condition replaces any earlier one, in place in the pod read.
         match pod["status"]["conditions"].as_array_mut() {
             Some(conditions) => {
@@ -933,6 +965,43 @@ impl Apiserver {
         }
         let ns = meta_str(created, "name").to_string();
         self.populate_namespace(&ns).await;
+    }
+}
+
+/// Why a pod cannot be bound, as upstream's BindingREST words it: a failed uid precondition
+/// on `pods`, the rest on `pods/binding`.
+fn binding_refused(r: &ResourceType, name: &str, refused: Bound) -> ApiError {
+    let binding = crate::status::GroupResource {
+        group: r.group,
+        resource: "pods/binding",
+    };
+    match refused {
+        Bound::OtherUid {
+            precondition,
+            actual,
+        } => ApiError::conflict_because(
+            r.group_resource(),
+            name,
+            &format!(
+                "Precondition failed: UID in precondition: {precondition}, UID in object meta: {actual}"
+            ),
+        ),
+        Bound::Deleting => ApiError::conflict_because(
+            binding,
+            name,
+            &format!("pod {name} is being deleted, cannot be assigned to a host"),
+        ),
+        Bound::Assigned(existing) => ApiError::conflict_because(
+            binding,
+            name,
+            &format!("pod {name} is already assigned to node \"{existing}\""),
+        ),
+        Bound::Gated => ApiError::conflict_because(
+            binding,
+            name,
+            &format!("pod {name} has non-empty .spec.schedulingGates"),
+        ),
+        Bound::Json(_) => ApiError::internal("a bound pod is not a refusal"),
     }
 }
 

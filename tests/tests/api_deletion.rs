@@ -15,12 +15,27 @@ use kube::api::{Api, DeleteParams, EvictParams, Patch, PatchParams, PostParams, 
 use serde_json::json;
 
 async fn bind(client: &kube::Client, pod: &str, node: &str) -> Result<api_support::Raw> {
-    let binding = json!({
+    bind_with(client, pod, node, json!({})).await
+}
+
+/// A binding whose metadata also carries `extra` (uid, resourceVersion, annotations).
+async fn bind_with(
+    client: &kube::Client,
+    pod: &str,
+    node: &str,
+    extra: serde_json::Value,
+) -> Result<api_support::Raw> {
+    let mut binding = json!({
         "apiVersion": "v1",
         "kind": "Binding",
         "metadata": {"name": pod},
         "target": {"apiVersion": "v1", "kind": "Node", "name": node},
     });
+    if let Some(extra) = extra.as_object() {
+        for (k, v) in extra {
+            binding["metadata"][k] = v.clone();
+        }
+    }
     post(
         client,
         &format!("{}/{pod}/binding", core_path("default", "pods")),
@@ -285,6 +300,78 @@ async fn binding_sets_the_node_once_and_a_second_binding_conflicts() -> Result<(
 
     let r = bind(&client, "missing", "node-a").await?;
     assert_eq!(r.status, 404, "{}", r.text());
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_binding_checks_its_preconditions_refuses_a_gated_pod_and_merges_its_annotations()
+-> Result<()> {
+    let c = Cluster::start()?;
+    let client = c.client().await?;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let mut gated = pod("gated");
+    gated["spec"]["schedulingGates"] = json!([{"name": "example.com/wait"}]);
+    pods.create(&PostParams::default(), &typed(gated)).await?;
+    let r = bind(&client, "gated", "node-a").await?;
+    assert_eq!(r.status, 409, "{}", r.text());
+    assert_eq!(
+        r.json()["message"],
+        "Operation cannot be fulfilled on pods/binding \"gated\": pod gated has non-empty .spec.schedulingGates"
+    );
+
+    let created = pods
+        .create(&PostParams::default(), &typed(pod("annotated")))
+        .await?;
+    let uid = created.metadata.uid.clone().unwrap_or_default();
+    let r = bind_with(
+        &client,
+        "annotated",
+        "node-a",
+        json!({"uid": "not-the-pod"}),
+    )
+    .await?;
+    assert_eq!(r.status, 409, "{}", r.text());
+    assert_eq!(
+        r.json()["message"],
+        format!(
+            "Operation cannot be fulfilled on pods \"annotated\": Precondition failed: UID in precondition: not-the-pod, UID in object meta: {uid}"
+        )
+    );
+    let r = bind_with(
+        &client,
+        "annotated",
+        "node-a",
+        json!({"resourceVersion": "1"}),
+    )
+    .await?;
+    assert_eq!(r.status, 409, "{}", r.text());
+    assert!(
+        r.json()["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("Precondition failed: ResourceVersion in precondition: 1"),
+        "{}",
+        r.text()
+    );
+
+    let extra = json!({"uid": uid, "resourceVersion": created.metadata.resource_version,
+        "annotations": {"example.com/placed-by": "test"}});
+    let r = bind_with(&client, "annotated", "node-a", extra).await?;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let bound = pods.get("annotated").await?;
+    assert_eq!(
+        bound.spec.and_then(|s| s.node_name).as_deref(),
+        Some("node-a")
+    );
+    assert_eq!(
+        bound
+            .metadata
+            .annotations
+            .unwrap_or_default()
+            .get("example.com/placed-by")
+            .map(String::as_str),
+        Some("test")
+    );
     Ok(())
 }
 
