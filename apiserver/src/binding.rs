@@ -12,12 +12,9 @@ use std::ops::Range;
 
 use serde_json::Value;
 
-/// What binding a cached pod comes to.
+/// Why a pod cannot be bound (upstream's BindingREST refusals).
 #[derive(Debug, PartialEq, Eq)]
-pub enum Bound {
-    /// The pod's JSON with the binding applied, its resourceVersion's value replaced by
-    /// `placeholder`.
-    Json(Vec<u8>),
+pub enum Refusal {
     /// The pod has a `metadata.deletionTimestamp`.
     Deleting,
     /// The pod is already assigned to this node.
@@ -40,15 +37,16 @@ struct Entry<'a> {
 }
 
 /// Binds the pod whose cached JSON is `json` to `node` with `scheduled` as its PodScheduled
-/// condition (replacing any earlier one), when its uid is `uid` (if given); None when its
-/// shape is not the expected one.
+/// condition (replacing any earlier one), when its uid is `uid` (if given): the bound pod's
+/// JSON with its resourceVersion's value replaced by `placeholder`, or why it cannot be
+/// bound; None when its shape is not the expected one.
 pub fn bind_json(
     json: &[u8],
     node: &str,
     scheduled: &Value,
     placeholder: &[u8],
     uid: Option<&str>,
-) -> Option<Bound> {
+) -> Option<Result<Vec<u8>, Refusal>> {
     let top = entries(json, 0..json.len())?;
     let field = |entries: &[Entry<'_>], name: &str| {
         entries
@@ -64,14 +62,14 @@ pub fn bind_json(
             None => String::new(),
         };
         if actual != uid {
-            return Some(Bound::OtherUid {
+            return Some(Err(Refusal::OtherUid {
                 precondition: uid.to_string(),
                 actual,
-            });
+            }));
         }
     }
     if field(&meta, "deletionTimestamp").is_some() {
-        return Some(Bound::Deleting);
+        return Some(Err(Refusal::Deleting));
     }
     let resource_version = field(&meta, "resourceVersion")?;
     let spec = field(&top, "spec")?;
@@ -79,13 +77,13 @@ pub fn bind_json(
     if let Some(existing) = field(&spec_entries, "nodeName") {
         let existing: Value = serde_json::from_slice(&json[existing]).ok()?;
         if let Some(existing) = existing.as_str().filter(|s| !s.is_empty()) {
-            return Some(Bound::Assigned(existing.to_string()));
+            return Some(Err(Refusal::Assigned(existing.to_string())));
         }
     }
     if field(&spec_entries, "schedulingGates")
         .is_some_and(|gates| !matches!(&json[gates], b"[]" | b"null"))
     {
-        return Some(Bound::Gated);
+        return Some(Err(Refusal::Gated));
     }
     let status_entries = match field(&top, "status") {
         Some(status) => Some(entries(json, status)?),
@@ -144,7 +142,7 @@ pub fn bind_json(
         });
     }
     pieces.finish();
-    Some(Bound::Json(out))
+    Some(Ok(out))
 }
 
 /// Writes a JSON object's entries one by one, commas and braces included.
@@ -342,7 +340,7 @@ mod tests {
             let bound = bind_json(&json, "node-1", &scheduled(), PLACEHOLDER, None);
             let expected = by_value(&pod, "node-1", &scheduled());
             match bound {
-                Some(Bound::Json(bytes)) => assert_eq!(
+                Some(Ok(bytes)) => assert_eq!(
                     String::from_utf8(bytes).unwrap(),
                     String::from_utf8(expected).unwrap()
                 ),
@@ -357,32 +355,32 @@ mod tests {
         let json = serde_json::to_vec(&deleting).unwrap();
         assert_eq!(
             bind_json(&json, "n", &scheduled(), PLACEHOLDER, None),
-            Some(Bound::Deleting)
+            Some(Err(Refusal::Deleting))
         );
         let assigned = json!({"metadata": {"resourceVersion": "1"}, "spec": {"nodeName": "x"}});
         let json = serde_json::to_vec(&assigned).unwrap();
         assert_eq!(
             bind_json(&json, "n", &scheduled(), PLACEHOLDER, None),
-            Some(Bound::Assigned("x".into()))
+            Some(Err(Refusal::Assigned("x".into())))
         );
         let gated = json!({"metadata": {"resourceVersion": "1"}, "spec": {"schedulingGates": [{"name": "g"}]}});
         let json = serde_json::to_vec(&gated).unwrap();
         assert_eq!(
             bind_json(&json, "n", &scheduled(), PLACEHOLDER, None),
-            Some(Bound::Gated)
+            Some(Err(Refusal::Gated))
         );
         let ungated = json!({"metadata": {"resourceVersion": "1", "uid": "u1"}, "spec": {"schedulingGates": []}});
         let json = serde_json::to_vec(&ungated).unwrap();
         assert!(matches!(
             bind_json(&json, "n", &scheduled(), PLACEHOLDER, Some("u1")),
-            Some(Bound::Json(_))
+            Some(Ok(_))
         ));
         assert_eq!(
             bind_json(&json, "n", &scheduled(), PLACEHOLDER, Some("u2")),
-            Some(Bound::OtherUid {
+            Some(Err(Refusal::OtherUid {
                 precondition: "u2".into(),
                 actual: "u1".into()
-            })
+            }))
         );
         for odd in [
             json!({"metadata": {"resourceVersion": "1"}}),

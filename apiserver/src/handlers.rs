@@ -11,7 +11,7 @@ use http::{HeaderMap, HeaderValue, Method, Response, header};
 use serde_json::{Value, json};
 
 use crate::Apiserver;
-use crate::binding::Bound;
+use crate::binding::Refusal;
 use crate::cache::{CachedObject, EncodedWrite, PLACEHOLDER_JSON};
 use crate::decode::{self, FieldValidation};
 use crate::http::{Body, json_response};
@@ -881,7 +881,7 @@ impl Apiserver {
             Some(_) => None,
         };
         let mut pod = match spliced {
-            Some(Bound::Json(json)) => match EncodedWrite::from_placeholder_json(json) {
+            Some(Ok(json)) => match EncodedWrite::from_placeholder_json(json) {
                 Some(encoded) => {
                     self.objects
                         .bind_encoded(r, &cached, &node, encoded, rv)
@@ -891,33 +891,33 @@ impl Apiserver {
                 // The placeholder is found unless the pod's own strings imitate it.
                 None => cached.value(),
             },
-            Some(refused) => return Err(binding_refused(r, name, refused)),
+            Some(Err(refused)) => return Err(binding_refused(r, name, refused)),
             None => cached.value(),
         };
         let actual_uid = pod.pointer("/metadata/uid").and_then(Value::as_str);
         if let Some(uid) = uid.filter(|uid| Some(*uid) != actual_uid) {
-            let refused = Bound::OtherUid {
+            let refused = Refusal::OtherUid {
                 precondition: uid.to_string(),
                 actual: actual_uid.unwrap_or_default().to_string(),
             };
             return Err(binding_refused(r, name, refused));
         }
         if pod.pointer("/metadata/deletionTimestamp").is_some() {
-            return Err(binding_refused(r, name, Bound::Deleting));
+            return Err(binding_refused(r, name, Refusal::Deleting));
         }
         if let Some(existing) = pod
             .pointer("/spec/nodeName")
             .and_then(Value::as_str)
             .filter(|s| !s.is_empty())
         {
-            return Err(binding_refused(r, name, Bound::Assigned(existing.into())));
+            return Err(binding_refused(r, name, Refusal::Assigned(existing.into())));
         }
         if pod
             .pointer("/spec/schedulingGates")
             .and_then(Value::as_array)
             .is_some_and(|gates| !gates.is_empty())
         {
-            return Err(binding_refused(r, name, Bound::Gated));
+            return Err(binding_refused(r, name, Refusal::Gated));
         }
         pod["spec"]["nodeName"] = json!(node);
         if let Some(annotations) = annotations {
@@ -970,13 +970,13 @@ impl Apiserver {
 
 /// Why a pod cannot be bound, as upstream's BindingREST words it: a failed uid precondition
 /// on `pods`, the rest on `pods/binding`.
-fn binding_refused(r: &ResourceType, name: &str, refused: Bound) -> ApiError {
+fn binding_refused(r: &ResourceType, name: &str, refused: Refusal) -> ApiError {
     let binding = crate::status::GroupResource {
         group: r.group,
         resource: "pods/binding",
     };
     match refused {
-        Bound::OtherUid {
+        Refusal::OtherUid {
             precondition,
             actual,
         } => ApiError::conflict_because(
@@ -986,22 +986,21 @@ fn binding_refused(r: &ResourceType, name: &str, refused: Bound) -> ApiError {
                 "Precondition failed: UID in precondition: {precondition}, UID in object meta: {actual}"
             ),
         ),
-        Bound::Deleting => ApiError::conflict_because(
+        Refusal::Deleting => ApiError::conflict_because(
             binding,
             name,
             &format!("pod {name} is being deleted, cannot be assigned to a host"),
         ),
-        Bound::Assigned(existing) => ApiError::conflict_because(
+        Refusal::Assigned(existing) => ApiError::conflict_because(
             binding,
             name,
             &format!("pod {name} is already assigned to node \"{existing}\""),
         ),
-        Bound::Gated => ApiError::conflict_because(
+        Refusal::Gated => ApiError::conflict_because(
             binding,
             name,
             &format!("pod {name} has non-empty .spec.schedulingGates"),
         ),
-        Bound::Json(_) => ApiError::internal("a bound pod is not a refusal"),
     }
 }
 

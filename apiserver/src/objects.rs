@@ -102,11 +102,23 @@ impl Objects {
     ) -> Result<(), ApiError> {
         let encoded = encode_write(obj)?;
         self.cache.expect_write(r, key, &encoded, obj);
+        let revision = self.update_encoded(r, key, name, &encoded, rv).await?;
+        set_rv(obj, revision);
+        Ok(())
+    }
+
+    /// Writes `encoded` over the key's revision `rv`, the cache already told to expect it;
+    /// the new revision. A refused write is taken back from the cache.
+    async fn update_encoded(
+        &self,
+        r: &ResourceType,
+        key: &str,
+        name: &str,
+        encoded: &EncodedWrite,
+        rv: i64,
+    ) -> Result<i64, ApiError> {
         match self.backend.update(key, encoded.stored.clone(), rv).await {
-            Ok(kv) => {
-                set_rv(obj, kv.mod_revision);
-                Ok(())
-            }
+            Ok(kv) => Ok(kv.mod_revision),
             Err(e) => {
                 self.cache.forget_write(key, &encoded.stored);
                 Err(storage_error(r, name, e))
@@ -788,13 +800,8 @@ impl Objects {
             &encoded,
             previous.facts_with("spec.nodeName", &node_name),
         );
-        match self.backend.update(&key, encoded.stored.clone(), rv).await {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                self.cache.forget_write(&key, &encoded.stored);
-                Err(storage_error(r, name, e))
-            }
-        }
+        self.update_encoded(r, &key, name, &encoded, rv).await?;
+        Ok(())
     }
 
     /// `namespaces/<name>/finalize`: only `spec.finalizers` changes; a terminating namespace
